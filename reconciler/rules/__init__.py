@@ -19,6 +19,7 @@ class RuleContext:
     declared: Declared
     live: LiveState
     disk_tolerance_gb: float = 1.0
+    lifecycle_file: str = "ops/bindings/vm.lifecycle.yaml"  # as named in hints
 
 
 def run_rules(ctx: RuleContext, modules: tuple[ModuleType, ...]) -> Iterator[Finding]:
