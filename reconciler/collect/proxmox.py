@@ -186,7 +186,8 @@ def collect_host(cfg: ProxmoxHostConfig, site: str, plan: DetailPlan) -> Proxmox
 
     offline = frozenset(node for node, state in listing.node_status.items() if state != "online")
     gaps: list[Gap] = [
-        Gap("node", Reason.NODE_OFFLINE, f"node {node} is {listing.node_status[node]}", proxmox_host=cfg.name, node=node)
+        Gap("node", Reason.NODE_OFFLINE, f"node {node} is {listing.node_status[node]}",
+            proxmox_host=cfg.name, node=node)
         for node in sorted(offline)
     ]
     audit = _audit_scope(client, listing.guests, plan, gaps, cfg.name)

@@ -1,0 +1,208 @@
+"""The `reconcile` command line: the only module that prints or exits.
+
+Every `ReconcileError` (and any unexpected exception) becomes one line on stderr and an exit code
+in exactly one place, `main()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from enum import StrEnum
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from . import engine
+from .collect.snapshot import dump_snapshot
+from .config import SiteConfig
+from .errors import ExitCode, ReconcileError
+from .fileio import atomic_write
+from .render.json_report import render_json
+from .render.table import render_table, summary_line
+from .sites import load_sites
+
+log = logging.getLogger("reconciler")
+
+EXAMPLES = """
+Examples:
+
+  reconcile --site demo                      the embedded demo estate (no network)
+
+  reconcile --site home                      reconcile the home site against its Proxmox API
+
+  reconcile --site all --format json -o r.json   every site, JSON report written atomically
+
+  reconcile --site shop --live snap.json     reconcile against a snapshot, offline
+
+  reconcile snapshot --site home -o snap.json    save the live state for later offline runs
+
+Exit codes: 0 in sync, 1 drift found, 2 error, 3 not everything could be observed (see docs/exit-codes.md).
+"""
+
+app = typer.Typer(
+    name="reconcile",
+    help="Reconcile live Proxmox guests with the binding files of a governance repo." + EXAMPLES,
+    add_completion=False,
+    invoke_without_command=True,
+    no_args_is_help=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+class Options:
+    """Options shared by the whole process (set by the callback, read by `main`)."""
+
+    debug = False
+    quiet = False
+
+
+SiteOpt = Annotated[list[str], typer.Option(
+    "--site", "-s", help="Site name (repeatable); 'all' = every site but demo.")]
+SitesDirOpt = Annotated[Path | None, typer.Option(
+    "--sites-dir", help="Folder of site files [env RECONCILE_SITES_DIR].",
+    envvar="RECONCILE_SITES_DIR", show_envvar=False)]
+BindingsOpt = Annotated[Path | None, typer.Option(
+    "--bindings", help="Override the bindings root [env RECONCILE_BINDINGS].",
+    envvar="RECONCILE_BINDINGS", show_envvar=False)]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write here (atomically) instead of stdout.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        try:
+            typer.echo(f"reconcile {version('reconciler')}")
+        except PackageNotFoundError:
+            typer.echo("reconcile (not installed)")
+        raise typer.Exit(0)
+
+
+def _warn(message: str) -> None:
+    if not Options.quiet:
+        typer.echo(f"reconcile: warning: {message}", err=True)
+
+
+def _warn_insecure(configs: list[SiteConfig]) -> None:
+    for cfg in configs:
+        for host in cfg.proxmox:
+            if not host.verify_tls and not host.fingerprint:
+                _warn(f"site {cfg.name}: TLS verification is disabled for Proxmox host {host.name} "
+                      f"(verify_tls: false in {cfg.path}); set ca_file or fingerprint instead")
+
+
+def _use_color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def _protected(configs: list[SiteConfig]) -> list[Path]:
+    return [path for cfg in configs for path in cfg.binding_paths.values()]
+
+
+@app.callback()
+def run(
+    ctx: typer.Context,
+    site: SiteOpt = None,  # type: ignore[assignment]
+    sites_dir: SitesDirOpt = None,
+    bindings: BindingsOpt = None,
+    live: Annotated[Path | None, typer.Option("--live", help="Reconcile against this snapshot file, offline.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.TABLE,
+    output: OutputOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line and errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Debug log and tracebacks.")] = False,
+    _: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    """Reconcile the selected sites (guests on their Proxmox hosts) and report the differences."""
+    Options.debug = Options.debug or debug
+    Options.quiet = Options.quiet or quiet
+    if Options.debug:
+        logging.basicConfig(level=logging.DEBUG, format="reconcile: debug: %(name)s: %(message)s", stream=sys.stderr)
+    if ctx.invoked_subcommand is not None:
+        return
+    configs = load_sites(site or [], sites_dir, bindings)
+    _warn_insecure(configs)
+    report = engine.reconcile(configs, live_file=live)
+    text = render_json(report) if fmt is Format.JSON else render_table(report, color=_use_color() and not output)
+    if output is not None:
+        atomic_write(output, text, _protected(configs))
+        if not Options.quiet:
+            typer.echo(summary_line(report))
+    elif Options.quiet and fmt is Format.TABLE:
+        typer.echo(summary_line(report))
+    else:
+        typer.echo(text, nl=False)
+    for error in report.errors:
+        typer.echo(f"reconcile: error: {error}", err=True)
+    raise typer.Exit(int(report.exit_code))
+
+
+@app.command()
+def snapshot(
+    site: SiteOpt = None,  # type: ignore[assignment]
+    output: OutputOpt = None,
+    sites_dir: SitesDirOpt = None,
+    bindings: BindingsOpt = None,
+) -> None:
+    """Save the normalized live state of the sites (no secrets) for offline runs with --live."""
+    configs = load_sites(site or [], sites_dir, bindings)
+    _warn_insecure(configs)
+    without_api = [cfg.name for cfg in configs if not cfg.proxmox]
+    if without_api:
+        raise ReconcileError(f"site {', '.join(without_api)}: no proxmox: hosts configured, nothing to snapshot")
+    state = engine.take_snapshot(configs)
+    errors = [e for cfg in configs for e in engine.fatal_errors(
+        cfg.name, [o.status for o in state.proxmox if o.site == cfg.name and o.status])]
+    if errors:
+        raise ReconcileError(errors[0])
+    text = dump_snapshot(state, [cfg.name for cfg in configs])
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write(output, text, _protected(configs))
+        failed = [o.proxmox_host for o in state.proxmox if not o.listed]
+        if failed:
+            _warn(f"snapshot written without: {', '.join(failed)} (could not be observed)")
+
+
+def _fail(message: str) -> int:
+    typer.echo(f"reconcile: error: {message}", err=True)
+    return int(ExitCode.ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app and convert every outcome to an exit code, here and only here."""
+    args = sys.argv[1:] if argv is None else argv
+    Options.debug = "--debug" in args
+    Options.quiet = False
+    try:
+        result = app(args=args, prog_name="reconcile", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = int(ExitCode.ERROR)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        typer.echo("reconcile: interrupted", err=True)
+        code = int(ExitCode.INTERRUPTED)
+    except ReconcileError as exc:
+        if Options.debug:
+            traceback.print_exc()
+        code = _fail(str(exc))
+    except Exception as exc:  # the one place an unexpected failure becomes a line, not a traceback
+        if Options.debug:
+            traceback.print_exc()
+        code = _fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+    return code
+
+

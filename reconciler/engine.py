@@ -1,0 +1,221 @@
+"""The reconcile pipeline for one or more sites: bindings → collect → rules → a `Report`.
+
+Nothing here prints or exits: the CLI renders the report and turns it into an exit code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .bindings.lifecycle import LifecycleFile, load_lifecycle
+from .bindings.placement import Placement, load_placement, site_scope
+from .collect.proxmox import FATAL_REASONS, DetailPlan, collect_host
+from .collect.snapshot import load_snapshot
+from .config import SiteConfig
+from .errors import ExitCode
+from .model import (
+    EXPECTED_LIVE,
+    Declared,
+    Finding,
+    Gap,
+    Kind,
+    LiveState,
+    ProxmoxObservation,
+    Reason,
+    SiteScope,
+    SourceStatus,
+)
+from .rules import (
+    RuleContext,
+    guest_drift,
+    guest_lifecycle,
+    guest_missing,
+    guest_unknown,
+    guest_unregistered,
+    run_rules,
+)
+
+GUEST_RULES = (guest_unregistered, guest_missing, guest_drift, guest_lifecycle, guest_unknown)
+KIND_ORDER = (Kind.INVALID, Kind.SECURITY, Kind.UNREGISTERED, Kind.MISSING, Kind.DRIFTED, Kind.PARITY, Kind.UNKNOWN)
+
+
+# ── declared side ────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredSite:
+    """Everything the bindings say about one site."""
+
+    config: SiteConfig
+    placement: Placement
+    scope: SiteScope
+    lifecycle: LifecycleFile
+
+    @property
+    def site(self) -> str:
+        return self.config.name
+
+    def declared(self) -> Declared:
+        problems = tuple(p for p in self.lifecycle.problems if p.subject.site == self.site)
+        return Declared(guests=self.lifecycle.guests, problems=problems)
+
+    def detail_plan(self, all_addresses: bool = False) -> dict[str, DetailPlan]:
+        """Per Proxmox host: which guests need per-guest requests (only those whose comparison needs them)."""
+        plans = {}
+        for host in self.scope.proxmox_hosts:
+            guests = [g for g in self.lifecycle.guests if g.proxmox_host == host]
+            ips_for = None if all_addresses else frozenset(g.vmid for g in guests if g.lan_ip)
+            expected = frozenset(g.vmid for g in guests if g.status in EXPECTED_LIVE)
+            plans[host] = DetailPlan(ips_for=ips_for, expected=expected)
+        return plans
+
+
+def load_declared(cfg: SiteConfig) -> DeclaredSite:
+    root = cfg.bindings_root
+    placement = load_placement(cfg.binding("placement_policy"), root)
+    scope = site_scope(cfg, placement)
+
+    def site_of(proxmox_host: str) -> str | None:
+        if proxmox_host in scope.proxmox_hosts:
+            return cfg.name
+        return placement.site_of_proxmox_host(proxmox_host)
+
+    lifecycle = load_lifecycle(cfg.binding("vm_lifecycle"), root, site_of, default_site=cfg.name)
+    return DeclaredSite(cfg, placement, scope, lifecycle)
+
+
+# ── live side ────────────────────────────────────────────────────────────────
+
+
+def collect_proxmox(site: DeclaredSite, all_addresses: bool = False) -> tuple[ProxmoxObservation, ...]:
+    """Ask every configured Proxmox API of the site, hosts in parallel."""
+    hosts = site.config.proxmox
+    if not hosts:
+        return ()
+    plans = site.detail_plan(all_addresses)
+    with ThreadPoolExecutor(max_workers=len(hosts), thread_name_prefix="pve") as pool:
+        futures = [pool.submit(collect_host, cfg, site.site, plans.get(cfg.name, DetailPlan())) for cfg in hosts]
+        return tuple(future.result() for future in futures)
+
+
+def from_snapshot(site: DeclaredSite, state: LiveState, name: str) -> tuple[ProxmoxObservation, ...]:
+    """The site's part of a snapshot; a site host the snapshot lacks is unobserved, not empty."""
+    by_host = {obs.proxmox_host: obs for obs in state.proxmox}
+    observations = []
+    for host in sorted(site.scope.proxmox_hosts | {p.name for p in site.config.proxmox}):
+        obs = by_host.get(host)
+        if obs is None:
+            detail = f"snapshot {name} has no data for Proxmox host '{host}'"
+            status = SourceStatus(f"proxmox:{host}", "snapshot", site.site, "failed", Reason.NOT_IN_SNAPSHOT, detail)
+            gap = Gap("host", Reason.NOT_IN_SNAPSHOT, detail, proxmox_host=host)
+            observations.append(ProxmoxObservation(host, site.site, listed=False, gaps=(gap,), status=status))
+            continue
+        old = obs.status or SourceStatus(f"proxmox:{host}", "proxmox", site.site, "ok")
+        taken = f" taken {state.taken_at}" if state.taken_at else ""
+        status = replace(old, kind="snapshot", site=site.site, detail=f"{old.detail} (snapshot {name}{taken})".strip())
+        observations.append(replace(obs, site=site.site, status=status))
+    return tuple(observations)
+
+
+# ── the run ──────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    generated_at: str
+    sites: tuple[str, ...]
+    sources: tuple[SourceStatus, ...]
+    findings: tuple[Finding, ...]
+    errors: tuple[str, ...] = ()  # fatal source failures (authentication, TLS, nothing collected)
+    live_from: dict[str, str] = field(default_factory=dict)  # site → "api" or the snapshot path
+
+    def summary(self) -> dict[str, int]:
+        counts = Counter(f.kind.value for f in self.findings)
+        return {kind.value: counts.get(kind.value, 0) for kind in KIND_ORDER}
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return exit_code_for(self.findings, self.errors)
+
+
+def exit_code_for(findings: Iterable[Finding], errors: Sequence[str]) -> ExitCode:
+    """Precedence 2 > 1 > 3 > 0: 0 always means verified in sync."""
+    if errors:
+        return ExitCode.ERROR
+    findings = list(findings)
+    if any(f.actionable for f in findings):
+        return ExitCode.DRIFT
+    if any(f.kind is Kind.UNKNOWN for f in findings):
+        return ExitCode.UNOBSERVED
+    return ExitCode.OK
+
+
+def evaluate(site: DeclaredSite, live: LiveState) -> tuple[Finding, ...]:
+    """The pure part: declared × live → findings for one site."""
+    ctx = RuleContext(scope=site.scope, declared=site.declared(), live=live,
+                      disk_tolerance_gb=site.config.disk_tolerance_gb, lifecycle_file=site.lifecycle.shown)
+    return (*ctx.declared.problems, *run_rules(ctx, GUEST_RULES))
+
+
+def fatal_errors(site: str, sources: Iterable[SourceStatus]) -> list[str]:
+    sources = list(sources)
+    errors = [f"site {site}: Proxmox host {s.name.split(':', 1)[1]}: {s.detail}"
+              for s in sources if s.kind == "proxmox" and s.reason in FATAL_REASONS]
+    if sources and all(s.status == "failed" for s in sources) and not errors:
+        errors.append(f"site {site}: nothing could be collected ({'; '.join(s.detail for s in sources)})")
+    return errors
+
+
+Observer = Callable[[DeclaredSite], LiveState]
+
+
+def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None,
+              now: dt.datetime | None = None) -> Report:
+    """Run the whole pipeline for each site. `live_file` replaces every site's API with a snapshot."""
+    sites = [load_declared(cfg) for cfg in configs]
+    snapshot_cache: dict[Path, LiveState] = {}
+    findings: list[Finding] = []
+    sources: list[SourceStatus] = []
+    errors: list[str] = []
+    live_from: dict[str, str] = {}
+    for site in sites:
+        snapshot_path = live_file or site.config.live_snapshot
+        if snapshot_path is not None:
+            if snapshot_path not in snapshot_cache:
+                snapshot_cache[snapshot_path] = load_snapshot(snapshot_path)
+            observations = from_snapshot(site, snapshot_cache[snapshot_path], snapshot_path.name)
+            live_from[site.site] = str(snapshot_path)
+        else:
+            observations = collect_proxmox(site)
+            live_from[site.site] = "api"
+        live = LiveState(proxmox=observations)
+        site_sources = [obs.status for obs in observations if obs.status is not None]
+        if not observations:
+            errors.append(f"site {site.site}: nothing to collect: no proxmox: hosts in {site.config.path} "
+                          f"and no live_snapshot")
+        errors.extend(fatal_errors(site.site, site_sources))
+        sources.extend(site_sources)
+        findings.extend(evaluate(site, live))
+    stamp = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return Report(stamp, tuple(s.site for s in sites), tuple(sources), tuple(sort_findings(findings)),
+                  tuple(errors), live_from)
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    order = {kind: i for i, kind in enumerate(KIND_ORDER)}
+    return sorted(findings, key=lambda f: (order.get(f.kind, 99), f.subject.site, f.subject.proxmox_host or "",
+                                           f.subject.vmid or 0, f.subject.handle, f.field or "", f.message))
+
+
+def take_snapshot(configs: Sequence[SiteConfig], now: dt.datetime | None = None) -> LiveState:
+    """Collect the live state of every site from the APIs, with addresses of every running guest."""
+    observations: list[ProxmoxObservation] = []
+    for cfg in configs:
+        observations.extend(collect_proxmox(load_declared(cfg), all_addresses=True))
+    stamp = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return LiveState(proxmox=tuple(observations), taken_at=stamp)

@@ -1,0 +1,38 @@
+"""Writing our own output files: atomically, and never over a binding file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import ConfigError, ReconcileError
+
+
+def atomic_write(path: Path, text: str, protected: Iterable[Path] = ()) -> None:
+    """Write via a temp file in the same folder + rename: a killed run leaves the old file intact."""
+    target = path.resolve()
+    if any(target == p.resolve() for p in protected):
+        raise ConfigError(f"{path}: refusing to write over a binding file (the reconciler is read-only)")
+    folder = target.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{path}: folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise ReconcileError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise ReconcileError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise

@@ -1,0 +1,1 @@
+"""Renderers: a `Report` in, text out. No I/O here: the CLI decides where the text goes."""
