@@ -97,8 +97,10 @@ def _warn_insecure(configs: list[SiteConfig]) -> None:
     for cfg in configs:
         for host in cfg.proxmox:
             if not host.verify_tls and not host.fingerprint:
-                _warn(f"site {cfg.name}: TLS verification is disabled for Proxmox host {host.name} "
-                      f"(verify_tls: false in {cfg.path}); set ca_file or fingerprint instead")
+                # Printed even with --quiet: an unverified API is a security problem, not noise.
+                typer.echo(f"reconcile: warning: site {cfg.name}: TLS verification is disabled "
+                           f"for Proxmox host {host.name} (verify_tls: false in {cfg.path}); "
+                           "set ca_file or fingerprint instead", err=True)
 
 
 def _use_color() -> bool:

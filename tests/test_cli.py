@@ -1,0 +1,175 @@
+"""CLI behaviour: site selection, one-line errors naming file and line, atomic output, read-only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from reconciler import cli as cli_module
+
+DEMO_BINDINGS = Path(cli_module.__file__).parent / "demo" / "bindings"
+DEMO_LIVE = Path(cli_module.__file__).parent / "demo" / "live.json"
+
+
+def _site(folder: Path, name: str, body: str) -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(body)
+    return path
+
+
+def _offline_site(folder: Path, name: str = "lab", extra: str = "") -> Path:
+    return _site(folder, name, f"site: {name}\nbindings_root: {DEMO_BINDINGS}\nproxmox_hosts: [demo-pve]\n"
+                               f"live_snapshot: {DEMO_LIVE}\n{extra}")
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.code == 0 and result.out.startswith("reconcile ")
+
+
+def test_help_has_examples(cli):
+    result = cli("--help")
+    assert result.code == 0
+    assert "reconcile --site demo" in result.out and "Exit codes" in result.out
+
+
+def test_no_site_is_an_error(cli):
+    result = cli()
+    assert result.code == 2
+    assert result.err.strip() == "reconcile: error: no site given: use --site NAME (or --site all)"
+
+
+def test_unknown_site_names_the_folder(cli, tmp_path):
+    _offline_site(tmp_path / "sites")
+    result = cli("--sites-dir", tmp_path / "sites", "--site", "nope")
+    assert result.code == 2
+    assert "no site 'nope'" in result.err and "known sites: lab" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_site_all_excludes_demo(cli, tmp_path):
+    sites = tmp_path / "sites"
+    _offline_site(sites, "lab")
+    _offline_site(sites, "demo")
+    report = json.loads(cli("--sites-dir", sites, "--site", "all", "-f", "json").out)
+    assert report["sites"] == ["lab"]
+
+
+def test_sites_dir_from_environment(cli, tmp_path):
+    _offline_site(tmp_path / "elsewhere")
+    result = cli("--site", "lab", "-q", env={"RECONCILE_SITES_DIR": str(tmp_path / "elsewhere")})
+    assert result.code == 1 and result.out.startswith("lab: ")
+
+
+def test_unknown_key_names_file_and_line(cli, tmp_path):
+    path = _offline_site(tmp_path / "sites", extra="proxmox_hots: [x]\n")
+    result = cli("--sites-dir", tmp_path / "sites", "--site", "lab")
+    assert result.code == 2
+    err = result.err.strip()
+    assert len(err.splitlines()) == 1
+    assert f"{path}:5" in err and "proxmox_hots" in err and "proxmox_hosts" in err  # did-you-mean
+
+
+def test_missing_required_key(cli, tmp_path):
+    sites = tmp_path / "sites"
+    path = _site(sites, "bad", "site: bad\nproxmox: []\n")
+    result = cli("--sites-dir", sites, "--site", "bad")
+    assert result.code == 2
+    assert str(path) in result.err and "bindings_root" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_yaml_syntax_error_in_bindings_is_file_line_col(cli, tmp_path):
+    root = tmp_path / "spine"
+    (root / "ops/bindings").mkdir(parents=True)
+    lifecycle = root / "ops/bindings/vm.lifecycle.yaml"
+    lifecycle.write_text("vms:\n  - id: 100\n    hostname: [unclosed\n")
+    sites = tmp_path / "sites"
+    _site(sites, "lab", f"site: lab\nbindings_root: {root}\nproxmox_hosts: [demo-pve]\nlive_snapshot: {DEMO_LIVE}\n")
+    result = cli("--sites-dir", sites, "--site", "lab")
+    assert result.code == 2
+    err = result.err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"reconcile: error: {lifecycle}:4:1: ")
+
+
+def test_bindings_override(cli, tmp_path):
+    sites = tmp_path / "sites"
+    _site(sites, "lab", f"site: lab\nbindings_root: /nonexistent\nproxmox_hosts: [demo-pve]\n"
+                        f"live_snapshot: {DEMO_LIVE}\n")
+    assert cli("--sites-dir", sites, "--site", "lab").code == 2
+    assert cli("--sites-dir", sites, "--site", "lab", "--bindings", DEMO_BINDINGS, "-q").code == 1
+    assert cli("--sites-dir", sites, "--site", "lab", "-q", env={"RECONCILE_BINDINGS": str(DEMO_BINDINGS)}).code == 1
+
+
+def test_output_is_written_atomically(cli, tmp_path):
+    out = tmp_path / "report.json"
+    out.write_text("yesterday")
+    result = cli("--site", "demo", "-f", "json", "-o", out)
+    assert result.code == 1
+    assert json.loads(out.read_text())["sites"] == ["demo"]
+    assert result.out.startswith("demo: ")  # only the summary on stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temp file left
+
+
+def test_output_never_overwrites_a_binding_file(cli, tmp_path):
+    sites = tmp_path / "sites"
+    root = tmp_path / "spine"
+    (root / "ops/bindings").mkdir(parents=True)
+    lifecycle = root / "ops/bindings/vm.lifecycle.yaml"
+    original = (DEMO_BINDINGS / "ops/bindings/vm.lifecycle.yaml").read_text()
+    lifecycle.write_text(original)
+    _site(sites, "lab", f"site: lab\nbindings_root: {root}\nproxmox_hosts: [demo-pve]\nlive_snapshot: {DEMO_LIVE}\n")
+    result = cli("--sites-dir", sites, "--site", "lab", "-o", lifecycle)
+    assert result.code == 2 and "refusing to write over a binding file" in result.err
+    assert lifecycle.read_text() == original
+
+
+def test_output_to_missing_folder_is_one_line(cli, tmp_path):
+    result = cli("--site", "demo", "-o", tmp_path / "nope" / "r.json")
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+
+
+def test_quiet_prints_only_the_summary(cli):
+    result = cli("--site", "demo", "-q")
+    assert result.code == 1 and len(result.lines) == 1
+
+
+def test_unexpected_exception_is_one_line_unless_debug(cli, monkeypatch):
+    def boom(*_args, **_kwargs):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(cli_module.engine, "reconcile", boom)
+    result = cli("--site", "demo")
+    assert result.code == 2
+    assert result.err.strip() == ("reconcile: error: unexpected RuntimeError: kaboom "
+                                  "(run with --debug for the traceback)")
+    debug = cli("--site", "demo", "--debug")
+    assert debug.code == 2 and "Traceback" in debug.err
+
+
+def test_live_snapshot_without_the_host_is_unknown_not_missing(cli, tmp_path):
+    sites = tmp_path / "sites"
+    _site(sites, "lab", f"site: lab\nbindings_root: {DEMO_BINDINGS}\nproxmox_hosts: [demo-pve, ghost]\n"
+                        f"live_snapshot: {DEMO_LIVE}\n")
+    report = json.loads(cli("--sites-dir", sites, "--site", "lab", "-f", "json").out)
+    ghost = [s for s in report["sources"] if s["name"] == "proxmox:ghost"]
+    assert ghost and ghost[0]["status"] == "failed" and ghost[0]["reason"] == "not_in_snapshot"
+
+
+def test_bad_snapshot_is_one_line(cli, tmp_path):
+    bad = tmp_path / "snap.json"
+    bad.write_text("{not json")
+    result = cli("--site", "demo", "--live", bad)
+    assert result.code == 2
+    assert result.err.strip().startswith(f"reconcile: error: {bad}:1:2: snapshot is not valid JSON")
+
+
+def test_verify_tls_false_warns_every_run(cli, tmp_path):
+    sites = tmp_path / "sites"
+    _site(sites, "lab", f"site: lab\nbindings_root: {DEMO_BINDINGS}\nproxmox_hosts: [demo-pve]\n"
+                        f"live_snapshot: {DEMO_LIVE}\nproxmox:\n  - name: demo-pve\n    url: https://127.0.0.1:1\n"
+                        f"    token_id: 'a@pve!b'\n    token_secret_env: X_TOKEN\n    verify_tls: false\n")
+    result = cli("--sites-dir", sites, "--site", "lab", "-q")
+    assert "TLS verification is disabled for Proxmox host demo-pve" in result.err
