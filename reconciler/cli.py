@@ -30,19 +30,18 @@ from .sites import load_sites
 log = logging.getLogger("reconciler")
 
 EXAMPLES = """
+
+\b
 Examples:
+  reconcile --site demo                   the embedded demo (no network)
+  reconcile --site home                   one site, against its Proxmox API
+  reconcile --site all -f json -o r.json  every site but demo, JSON, atomic
+  reconcile --site shop --live snap.json  against a snapshot, offline
+  reconcile snapshot --site home -o s.json  save the live state
 
-  reconcile --site demo                      the embedded demo estate (no network)
-
-  reconcile --site home                      reconcile the home site against its Proxmox API
-
-  reconcile --site all --format json -o r.json   every site, JSON report written atomically
-
-  reconcile --site shop --live snap.json     reconcile against a snapshot, offline
-
-  reconcile snapshot --site home -o snap.json    save the live state for later offline runs
-
-Exit codes: 0 in sync, 1 drift found, 2 error, 3 not everything could be observed (see docs/exit-codes.md).
+\b
+Exit codes: 0 in sync, 1 drift found, 2 error,
+            3 no drift but not everything observed (docs/exit-codes.md)
 """
 
 app = typer.Typer(
@@ -69,7 +68,7 @@ class Options:
 
 
 SiteOpt = Annotated[list[str], typer.Option(
-    "--site", "-s", help="Site name (repeatable); 'all' = every site but demo.")]
+    "--site", "-s", metavar="NAME", help="Site name (repeatable); 'all' = every site but demo.")]
 SitesDirOpt = Annotated[Path | None, typer.Option(
     "--sites-dir", help="Folder of site files [env RECONCILE_SITES_DIR].",
     envvar="RECONCILE_SITES_DIR", show_envvar=False)]
