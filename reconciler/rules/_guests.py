@@ -35,7 +35,21 @@ class GuestIndex:
     moved: tuple[tuple[DeclaredGuest, LiveGuest], ...]  # declared on one host, found on another
 
 
+# Every guest rule needs the same index; it is built once per context (contexts are immutable).
+_last_index: tuple[RuleContext | None, GuestIndex | None] = (None, None)
+
+
 def build_index(ctx: RuleContext) -> GuestIndex:
+    global _last_index
+    cached_ctx, cached = _last_index
+    if cached_ctx is ctx and cached is not None:
+        return cached
+    index = _build_index(ctx)
+    _last_index = (ctx, index)
+    return index
+
+
+def _build_index(ctx: RuleContext) -> GuestIndex:
     observations = {obs.proxmox_host: obs for obs in ctx.live.proxmox}
     live_by_key = {g.key: g for obs in ctx.live.proxmox for g in obs.guests}
     declared = [g for g in ctx.declared.guests if g.proxmox_host in ctx.scope.proxmox_hosts]
@@ -43,11 +57,15 @@ def build_index(ctx: RuleContext) -> GuestIndex:
     matches: list[Match] = []
     moved: list[tuple[DeclaredGuest, LiveGuest]] = []
     claimed: set[tuple[str, int]] = set()
+    undeclared: dict[tuple[int, str | None], list[LiveGuest]] = {}
+    for key, live in live_by_key.items():
+        if key not in declared_keys:
+            undeclared.setdefault((live.vmid, live.name), []).append(live)
     for guest in declared:
         live = live_by_key.get(guest.key)
         gap = _gap_for(guest, live, observations.get(guest.proxmox_host))
         if live is None and gap is None:
-            elsewhere = _found_elsewhere(guest, ctx.live.proxmox, declared_keys)
+            elsewhere = _found_elsewhere(guest, undeclared)
             if elsewhere is not None:
                 moved.append((guest, elsewhere))
                 claimed.add(elsewhere.key)
@@ -84,15 +102,12 @@ def _gap_for(guest: DeclaredGuest, live: LiveGuest | None, obs: ProxmoxObservati
     return None
 
 
-def _found_elsewhere(guest: DeclaredGuest, observations: tuple[ProxmoxObservation, ...],
-                     declared_keys: set[tuple[str, int]]) -> LiveGuest | None:
-    """The same guest (vmid and name) live on another observed Proxmox host where it is undeclared."""
-    for obs in observations:
-        if obs.proxmox_host == guest.proxmox_host:
-            continue
-        for live in obs.guests:
-            if live.vmid == guest.vmid and live.name == guest.hostname and live.key not in declared_keys:
-                return live
+def _found_elsewhere(guest: DeclaredGuest,
+                     undeclared: dict[tuple[int, str | None], list[LiveGuest]]) -> LiveGuest | None:
+    """The same guest (vmid and name) live on another Proxmox host where it is undeclared."""
+    for live in undeclared.get((guest.vmid, guest.hostname), ()):
+        if live.proxmox_host != guest.proxmox_host:
+            return live
     return None
 
 
