@@ -17,6 +17,9 @@ SHARED = REPO.parent / "shared"
 SCHEMA = REPO / "docs" / "report-schema.json"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# Loopback sshd + fake docker fixtures, shared by every test that takes the SSH path.
+pytest_plugins = ["tests.fakes.docker_fixtures"]
+
 
 @dataclass
 class CliResult:

@@ -1,0 +1,130 @@
+"""`backup.inventory.yaml` → one `BackupTarget` per entry, every one with its `file:line`.
+
+Public API (the governance checks import it):
+
+- `load_backup_inventory(path, root, site) -> BackupInventory`
+- `BackupInventory.targets` (every entry in file order, duplicates included: the governance
+  duplicates rule reports them), `.by_name` (name → first entry), `.problems`, `.shown`, `.present`.
+- `BackupTarget` (frozen): name, enabled, host, glob, kind, base_path, source, field_lines;
+  `.vzdump` (the guest type and vmid its glob names, if any), `.covers(vm_type, vmid)`, `.source_of(key)`.
+
+File layout: `targets:` is a list of mappings with `name:`. `enabled` defaults to the file's
+`defaults.enabled`, else **false** (the user's file says "enabled=false by default; flip true
+intentionally per target"). A missing file is an empty, `present=False` result. Syntax errors raise
+BindingsError; semantic problems (an entry without name, `enabled` that is not a boolean) become
+`invalid` findings and the rest still loads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BindingsError, located
+from ..model import Finding, GuestType, Kind, Severity, SourceRef, Subject
+from ..yamlio import YList, YMap, load_yaml_file
+from . import display_path
+
+RULE_ID = "bindings-backup-inventory"
+# vzdump artifact names: vzdump-{qemu|lxc}-{vmid}-{timestamp}.{ext}
+_VZDUMP = re.compile(r"^vzdump-(qemu|lxc)-(\d+)-")
+
+
+@dataclass(frozen=True, slots=True)
+class BackupTarget:
+    name: str
+    enabled: bool
+    source: SourceRef  # the line of the list item
+    host: str | None = None  # where the artifacts live (a Proxmox host, the NAS, a guest)
+    glob: str | None = None
+    kind: str | None = None
+    base_path: str | None = None
+    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def vzdump(self) -> tuple[GuestType, int] | None:
+        """(guest type, vmid) when the glob names one guest's vzdump artifacts, else None."""
+        match = _VZDUMP.match(self.glob or "")
+        if match is None:
+            return None
+        return GuestType(match.group(1)), int(match.group(2))
+
+    def covers(self, vm_type: GuestType, vmid: int) -> bool:
+        return self.vzdump == (vm_type, vmid)
+
+    def source_of(self, name: str) -> SourceRef:
+        return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))
+
+
+@dataclass(frozen=True, slots=True)
+class BackupInventory:
+    targets: tuple[BackupTarget, ...] = ()
+    problems: tuple[Finding, ...] = ()
+    shown: str = "ops/bindings/backup.inventory.yaml"
+    present: bool = False
+
+    @property
+    def by_name(self) -> dict[str, BackupTarget]:
+        names: dict[str, BackupTarget] = {}
+        for target in self.targets:
+            names.setdefault(target.name, target)
+        return names
+
+
+def load_backup_inventory(path: Path, root: Path, site: str) -> BackupInventory:
+    shown = display_path(path, root)
+    if not path.exists():
+        return BackupInventory(shown=shown, present=False)
+    data = load_yaml_file(path)
+    if data is None:
+        return BackupInventory(shown=shown, present=True)
+    if not isinstance(data, YMap):
+        raise BindingsError(f"{path}: expected a YAML mapping with a 'targets:' list")
+    items = data.get("targets")
+    if items is None:
+        return BackupInventory(shown=shown, present=True)
+    if not isinstance(items, YList):
+        raise BindingsError(f"{located(path, data.line_of('targets'))}: 'targets' must be a list")
+    defaults = data.get("defaults") if isinstance(data.get("defaults"), YMap) else YMap()
+    default_enabled = defaults.get("enabled") is True
+    problems: list[Finding] = []
+
+    def problem(line: int, fld: str, message: str, hint: str, name: str | None = None) -> None:
+        subject = Subject(type="backup-target", site=site, target=shown, name=name or f"line-{line}")
+        problems.append(Finding(kind=Kind.INVALID, rule=RULE_ID, subject=subject, message=message, field=fld,
+                                sources=(SourceRef(shown, line),), hint=hint, severity=Severity.ERROR))
+
+    targets: list[BackupTarget] = []
+    for index, item in enumerate(items):
+        line = items.line_of(index)
+        if not isinstance(item, YMap):
+            problem(line, "item", "a backup target must be a mapping", "fix the list entry's indentation")
+            continue
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            problem(line, "name", "backup target has no 'name'", f"add 'name:' to the entry at {shown}:{line}")
+            continue
+        enabled = item.get("enabled", default_enabled)
+        if enabled is None:
+            enabled = default_enabled
+        if not isinstance(enabled, bool):
+            problem(item.line_of("enabled"), "enabled",
+                    f"backup target '{name}': enabled {enabled!r} is not true/false; treated as false",
+                    "write enabled: true or enabled: false", name)
+            enabled = False
+        targets.append(BackupTarget(
+            name=name, enabled=enabled, source=SourceRef(shown, item.line),
+            host=_text(item.get("host", defaults.get("host"))), glob=_text(item.get("glob")),
+            kind=_text(item.get("kind", defaults.get("kind"))), base_path=_text(item.get("base_path")),
+            field_lines={str(k): v for k, v in item.key_lines.items()},
+        ))
+    return BackupInventory(targets=tuple(targets), problems=tuple(problems), shown=shown, present=True)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)

@@ -1,0 +1,208 @@
+"""`docker.compose.targets.yaml` → docker hosts and the compose stacks each declares, with `file:line`.
+
+Public API (stable; the governance checks import it):
+
+- `load_compose_targets(path, root, site) -> ComposeTargetsFile`
+- `ComposeTargetsFile.targets` (target id → `ComposeTarget`, file order), `.enabled()`,
+  `.by_host()` (ssh target → first enabled `ComposeTarget`), `.stacks(enabled_only=True)`,
+  `.problems` (`invalid` findings), `.shown`, `.present`.
+- `ComposeTarget` (frozen): id, ssh_target, enabled, stacks (`DeclaredStack`s), source, description,
+  field_lines; `.source_of(key)`.
+
+A docker host is identified by its **ssh target** (`ssh_target:`, defaulting to the target id): that is
+the key shared with `vm.lifecycle.yaml` (`ssh_target:`), `SERVICE_REGISTRY.yaml` (`host:`) and the live
+observations. `DeclaredStack.target` is therefore the ssh target. In the user's files the two are
+equal except for disabled leftovers (`vaultwarden-home` → `vault`).
+
+File layout: `targets:` is a mapping of target id → entry (a list of entries with `id:` is accepted
+too). Entry keys used: `ssh_target`, `enabled` (default true), `stacks` (a list of `{name, path,
+compose_file}`; `compose`/`file` are accepted for `compose_file`; a bare string is a stack name).
+Unknown keys are tolerated. Semantic problems become `invalid` findings and the rest still loads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BindingsError, located
+from ..model import DeclaredStack, Finding, Kind, Severity, SourceRef, Subject
+from ..yamlio import YList, YMap, load_yaml_file
+from . import display_path
+
+RULE_ID = "bindings-compose-targets"
+_COMPOSE_FILE_KEYS = ("compose_file", "compose", "file")
+
+
+@dataclass(frozen=True, slots=True)
+class ComposeTarget:
+    id: str  # the key under `targets:`
+    ssh_target: str  # the docker host's identity (defaults to `id`)
+    enabled: bool
+    source: SourceRef  # the line of the target's key
+    stacks: tuple[DeclaredStack, ...] = ()
+    description: str | None = None
+    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    def source_of(self, name: str) -> SourceRef:
+        return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))
+
+
+@dataclass(frozen=True, slots=True)
+class ComposeTargetsFile:
+    targets: Mapping[str, ComposeTarget] = field(default_factory=dict)
+    problems: tuple[Finding, ...] = ()
+    shown: str = "ops/bindings/docker.compose.targets.yaml"
+    present: bool = False
+
+    def enabled(self) -> Iterator[ComposeTarget]:
+        return (t for t in self.targets.values() if t.enabled)
+
+    def by_host(self) -> dict[str, ComposeTarget]:
+        """ssh target → the first enabled compose target naming it (duplicates are `invalid` findings)."""
+        hosts: dict[str, ComposeTarget] = {}
+        for target in self.enabled():
+            hosts.setdefault(target.ssh_target, target)
+        return hosts
+
+    def stacks(self, enabled_only: bool = True) -> tuple[DeclaredStack, ...]:
+        chosen = self.by_host().values() if enabled_only else self.targets.values()
+        return tuple(s for t in chosen for s in t.stacks)
+
+
+def load_compose_targets(path: Path, root: Path, site: str) -> ComposeTargetsFile:
+    """Load `docker.compose.targets.yaml`; a missing file is an empty, `present=False` result."""
+    shown = display_path(path, root)
+    if not path.exists():
+        return ComposeTargetsFile(shown=shown, present=False)
+    data = load_yaml_file(path)
+    if data is None:
+        return ComposeTargetsFile(shown=shown, present=True)
+    if not isinstance(data, YMap):
+        raise BindingsError(f"{path}: expected a YAML mapping with a 'targets:' section")
+    raw = data.get("targets")
+    if raw is None:
+        return ComposeTargetsFile(shown=shown, present=True)
+    loader = _Loader(shown, site)
+    if isinstance(raw, YMap):
+        entries = [(str(key), value, raw.line_of(key)) for key, value in raw.items()]
+    elif isinstance(raw, YList):
+        entries = []
+        for index, value in enumerate(raw):
+            line = raw.line_of(index)
+            key = value.get("id") if isinstance(value, YMap) else None
+            if not isinstance(key, str) or not key:
+                loader.problem(line, "id", "a compose target in a list needs an 'id:'", "add 'id:' to the entry")
+                continue
+            entries.append((key, value, line))
+    else:
+        raise BindingsError(f"{located(path, data.line_of('targets'))}: 'targets' must be a mapping")
+    targets: dict[str, ComposeTarget] = {}
+    hosts: dict[str, ComposeTarget] = {}
+    for key, value, line in entries:
+        if key in targets:
+            loader.problem(line, "id", f"compose target '{key}' is declared twice (first at {targets[key].source})",
+                           "remove or rename one of the entries", target=key, extra=(targets[key].source,))
+            continue
+        target = loader.target(key, value, line)
+        if target is None:
+            continue
+        targets[key] = target
+        if target.enabled:
+            first = hosts.get(target.ssh_target)
+            if first is not None:
+                loader.problem(line, "ssh_target",
+                               f"compose targets '{first.id}' and '{key}' both point at ssh target "
+                               f"'{target.ssh_target}'; only '{first.id}' is checked",
+                               f"merge the stacks of '{key}' into '{first.id}' ({first.source})",
+                               target=target.ssh_target, extra=(first.source,))
+            else:
+                hosts[target.ssh_target] = target
+    return ComposeTargetsFile(targets=targets, problems=tuple(loader.problems), shown=shown, present=True)
+
+
+class _Loader:
+    def __init__(self, shown: str, site: str) -> None:
+        self.shown, self.site = shown, site
+        self.problems: list[Finding] = []
+
+    def problem(self, line: int, fld: str, message: str, hint: str, target: str | None = None,
+                stack: str | None = None, extra: tuple[SourceRef, ...] = ()) -> None:
+        if target and stack:
+            subject = Subject(type="stack", site=self.site, target=target, name=stack)
+        elif target:
+            subject = Subject(type="host", site=self.site, target=target)
+        else:
+            subject = Subject(type="binding", site=self.site, target=self.shown, name=f"line-{line}")
+        self.problems.append(Finding(kind=Kind.INVALID, rule=RULE_ID, subject=subject, message=message, field=fld,
+                                     sources=(SourceRef(self.shown, line), *extra), hint=hint,
+                                     severity=Severity.ERROR))
+
+    def target(self, key: str, value: Any, line: int) -> ComposeTarget | None:
+        if not isinstance(value, YMap):
+            self.problem(line, "item", f"compose target '{key}' must be a mapping",
+                         "fix the entry's indentation", target=key)
+            return None
+        ssh_target = value.get("ssh_target", key)
+        if ssh_target is None:
+            ssh_target = key
+        if not isinstance(ssh_target, str) or not ssh_target:
+            self.problem(value.line_of("ssh_target"), "ssh_target",
+                         f"compose target '{key}': ssh_target {ssh_target!r} is not a name",
+                         "set ssh_target to an id from ssh.targets.yaml", target=key)
+            return None
+        enabled = value.get("enabled", True)
+        if enabled is None:
+            enabled = True
+        if not isinstance(enabled, bool):
+            self.problem(value.line_of("enabled"), "enabled",
+                         f"compose target '{key}': enabled {enabled!r} is not true/false; treated as true",
+                         "write enabled: true or enabled: false", target=ssh_target)
+            enabled = True
+        source = SourceRef(self.shown, line)
+        description = value.get("description", value.get("notes"))
+        return ComposeTarget(
+            id=key, ssh_target=ssh_target, enabled=enabled, source=source,
+            stacks=self._stacks(key, ssh_target, value),
+            description=str(description) if description is not None else None,
+            field_lines={str(k): v for k, v in value.key_lines.items()},
+        )
+
+    def _stacks(self, key: str, host: str, value: YMap) -> tuple[DeclaredStack, ...]:
+        raw = value.get("stacks")
+        if raw is None:
+            return ()
+        if not isinstance(raw, YList):
+            self.problem(value.line_of("stacks"), "stacks", f"compose target '{key}': 'stacks' must be a list",
+                         "write stacks as a list of {name, path} entries", target=host)
+            return ()
+        stacks: dict[str, DeclaredStack] = {}
+        for index, item in enumerate(raw):
+            line = raw.line_of(index)
+            if isinstance(item, str) and item:
+                item = YMap({"name": item}, line=line)
+            if not isinstance(item, YMap):
+                self.problem(line, "item", f"compose target '{key}': a stack entry must be a mapping",
+                             "write the stack as {name: ..., path: ...}", target=host)
+                continue
+            name = item.get("name")
+            if not isinstance(name, str) or not name.strip():
+                self.problem(line, "name", f"compose target '{key}': stack entry has no name",
+                             f"add 'name:' to the stack at {self.shown}:{line}", target=host)
+                continue
+            if name in stacks:
+                first = stacks[name].source
+                self.problem(line, "name", f"stack '{name}' is declared twice on '{key}' (first at {first})",
+                             "remove one of the entries", target=host, stack=name, extra=(first,))
+                continue
+            path = item.get("path")
+            if path is not None and (not isinstance(path, str) or not path.strip()):
+                self.problem(item.line_of("path"), "path", f"stack '{name}' on '{key}': path {path!r} is not a path",
+                             "write the compose directory as a path", target=host, stack=name)
+                path = None
+            compose_file = next((item[k] for k in _COMPOSE_FILE_KEYS if isinstance(item.get(k), str)), None)
+            stacks[name] = DeclaredStack(target=host, name=name, path=path, source=SourceRef(self.shown, line),
+                                         compose_file=compose_file)
+        return tuple(stacks.values())

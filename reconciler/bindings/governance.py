@@ -1,0 +1,133 @@
+"""Every binding file the cross-file governance checks read, loaded once for one site.
+
+`load_governance(cfg)` → `GovernanceBindings`: the lifecycle and placement (as the engine loads
+them), ssh targets, SERVICE_REGISTRY, backup inventory, health probes, compose targets,
+STACK_REGISTRY and the naming policy. Only `vm.lifecycle.yaml` is required; every other file may be
+absent — it is then listed in `missing` (the `governance-files` rule reports it, and the rules
+that need it skip) instead of crashing the run. Syntax errors raise BindingsError; semantic
+problems of every loader are gathered in `problems` (`invalid` findings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import SiteConfig
+from ..model import Finding, SiteScope
+from ..yamlio import YMap, load_yaml_file
+from . import display_path
+from .backup import BackupInventory, load_backup_inventory
+from .compose_targets import ComposeTargetsFile, load_compose_targets
+from .health import HealthFile, load_health
+from .lifecycle import LifecycleFile, load_lifecycle
+from .naming import NamingPolicy, load_naming_policy
+from .placement import Placement, load_placement, site_scope
+from .service_registry import ServiceRegistryFile, load_service_registry
+from .ssh_targets import SshTargetsFile, load_ssh_targets
+from .stack_registry import StackRegistryFile, load_stack_registry
+
+# The optional files (binding key → what is skipped without it).
+OPTIONAL_FILES: dict[str, str] = {
+    "placement_policy": "site membership comes from the site file only",
+    "ssh_targets": "ssh checks are skipped",
+    "service_registry": "service registry checks are skipped",
+    "backup_inventory": "backup checks are skipped",
+    "services_health": "health checks are skipped",
+    "docker_compose_targets": "compose checks are skipped",
+    "stack_registry": "STACK_REGISTRY checks are skipped",
+    "naming_policy": "the default naming rules apply",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryHostDetail:
+    """What `RegistryHost` (bindings.service_registry) does not carry: key lines and two more fields.
+
+    Adapter: read from the same file, so registry parity findings can cite the exact line of
+    `vmid:`, `tailscale_ip:` or `ssh_user:`.
+    """
+
+    id: str
+    line: int
+    ssh_user: str | None = None
+    lan_ip: str | None = None
+    field_lines: Mapping[str, int] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class GovernanceBindings:
+    site: str
+    root: Path
+    placement: Placement
+    scope: SiteScope
+    lifecycle: LifecycleFile
+    ssh: SshTargetsFile
+    registry: ServiceRegistryFile
+    registry_details: Mapping[str, RegistryHostDetail]
+    backup: BackupInventory
+    health: HealthFile
+    compose: ComposeTargetsFile
+    stacks: StackRegistryFile
+    naming: NamingPolicy
+    problems: tuple[Finding, ...] = ()  # `invalid` findings of every loader (this site's)
+    missing: Mapping[str, str] = field(default_factory=dict)  # binding key → file as named (absent files)
+    placement_shown: str = "ops/bindings/infra.placement.policy.yaml"
+
+
+def load_governance(cfg: SiteConfig, placement: Placement | None = None) -> GovernanceBindings:
+    """Load every governance surface of `cfg`'s bindings (no network, read-only)."""
+    root = cfg.bindings_root
+    placement = placement if placement is not None else load_placement(cfg.binding("placement_policy"), root)
+    scope = site_scope(cfg, placement)
+
+    def site_of(proxmox_host: str) -> str | None:
+        if proxmox_host in scope.proxmox_hosts:
+            return cfg.name
+        return placement.site_of_proxmox_host(proxmox_host)
+
+    lifecycle = load_lifecycle(cfg.binding("vm_lifecycle"), root, site_of, default_site=cfg.name)
+    ssh = load_ssh_targets(cfg.binding("ssh_targets"), root, cfg.name)
+    registry_path = cfg.binding("service_registry")
+    registry = load_service_registry(registry_path, root, cfg.name)
+    backup = load_backup_inventory(cfg.binding("backup_inventory"), root, cfg.name)
+    health = load_health(cfg.binding("services_health"), root, cfg.name)
+    compose = load_compose_targets(cfg.binding("docker_compose_targets"), root, cfg.name)
+    stacks = load_stack_registry(cfg.binding("stack_registry"), root, cfg.name)
+    naming = load_naming_policy(cfg.binding("naming_policy"), root, cfg.name)
+    missing = {key: display_path(cfg.binding(key), root) for key in OPTIONAL_FILES if not cfg.binding(key).exists()}
+    problems = (
+        *(p for p in lifecycle.problems if p.subject.site == cfg.name),
+        *ssh.problems, *registry.problems, *backup.problems, *health.problems, *compose.problems,
+        *stacks.problems, *naming.problems,
+    )
+    return GovernanceBindings(
+        site=cfg.name, root=root, placement=placement, scope=scope, lifecycle=lifecycle, ssh=ssh,
+        registry=registry, registry_details=_registry_details(registry_path) if registry.present else {},
+        backup=backup, health=health, compose=compose, stacks=stacks, naming=naming,
+        problems=tuple(problems), missing=missing,
+        placement_shown=display_path(cfg.binding("placement_policy"), root),
+    )
+
+
+def _registry_details(path: Path) -> dict[str, RegistryHostDetail]:
+    data = load_yaml_file(path)
+    hosts = data.get("hosts") if isinstance(data, YMap) else None
+    if not isinstance(hosts, YMap):
+        return {}
+    details = {}
+    for key, entry in hosts.items():
+        entry = entry if isinstance(entry, YMap) else YMap()
+        details[str(key)] = RegistryHostDetail(
+            id=str(key), line=hosts.line_of(key), ssh_user=_text(entry.get("ssh_user")),
+            lan_ip=_text(entry.get("lan_ip")), field_lines={str(k): v for k, v in entry.key_lines.items()},
+        )
+    return details
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)

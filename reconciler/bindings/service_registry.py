@@ -1,0 +1,144 @@
+"""`SERVICE_REGISTRY.yaml` → the containers services declare, and the registry's `hosts:`.
+
+Public API (stable; the governance checks import it):
+
+- `load_service_registry(path, root, site) -> ServiceRegistryFile`
+- `ServiceRegistryFile.services` (name → `RegistryService`), `.containers` (`DeclaredContainer`s of
+  services that name both a `host` and a `container`), `.hosts` (id → `RegistryHost`), `.problems`,
+  `.shown`, `.present`.
+
+`status` semantics (the registry's own vocabulary, applied by the container rules):
+
+| status | expectation |
+|---|---|
+| `active` (or no status) | the container exists on its host and is running |
+| `deprecated` | may still run; nothing is required (absent → an info finding: remove the entry) |
+| `parked` | intentionally stopped; running is reported (warning: the registry is out of date) |
+| `stopped` | known to be down; running is reported as info |
+
+A service without `status:` is treated as `active` (most of the user's entries have none); its
+`DeclaredContainer.status` is "" so reports can say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BindingsError, located
+from ..model import DeclaredContainer, Finding, Kind, Severity, SourceRef, Subject
+from ..yamlio import YMap, load_yaml_file
+from . import display_path
+
+RULE_ID = "bindings-service-registry"
+KNOWN_STATUSES = frozenset({"active", "deprecated", "parked", "stopped"})
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryService:
+    name: str
+    source: SourceRef  # the line of the service's key
+    host: str | None = None
+    container: str | None = None
+    status: str = ""  # "" when the entry has no status
+    compose: str | None = None
+    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    def source_of(self, name: str) -> SourceRef:
+        return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryHost:
+    id: str
+    source: SourceRef
+    ssh: str | None = None  # the ssh target id
+    proxmox_host: str | None = None
+    vmid: int | None = None
+    tailscale_ip: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRegistryFile:
+    services: Mapping[str, RegistryService] = field(default_factory=dict)
+    containers: tuple[DeclaredContainer, ...] = ()
+    hosts: Mapping[str, RegistryHost] = field(default_factory=dict)
+    problems: tuple[Finding, ...] = ()
+    shown: str = "docs/governance/SERVICE_REGISTRY.yaml"
+    present: bool = False
+
+    def service_of(self, container: DeclaredContainer) -> RegistryService | None:
+        return self.services.get(container.service)
+
+
+def load_service_registry(path: Path, root: Path, site: str) -> ServiceRegistryFile:
+    """Load the registry; a missing file is an empty, `present=False` result."""
+    shown = display_path(path, root)
+    if not path.exists():
+        return ServiceRegistryFile(shown=shown, present=False)
+    data = load_yaml_file(path)
+    if data is None:
+        return ServiceRegistryFile(shown=shown, present=True)
+    if not isinstance(data, YMap):
+        raise BindingsError(f"{path}: expected a YAML mapping with a 'services:' section")
+    problems: list[Finding] = []
+
+    def problem(line: int, fld: str, message: str, hint: str, service: str | None = None) -> None:
+        subject = (Subject(type="binding", site=site, target=shown, name=service) if service
+                   else Subject(type="binding", site=site, target=shown, name=f"line-{line}"))
+        problems.append(Finding(kind=Kind.INVALID, rule=RULE_ID, subject=subject, message=message, field=fld,
+                                sources=(SourceRef(shown, line),), hint=hint, severity=Severity.ERROR))
+
+    services: dict[str, RegistryService] = {}
+    containers: list[DeclaredContainer] = []
+    raw = data.get("services")
+    if raw is not None and not isinstance(raw, YMap):
+        raise BindingsError(f"{located(path, data.line_of('services'))}: 'services' must be a mapping")
+    for name, entry in (raw or {}).items():
+        line = raw.line_of(name)
+        name = str(name)
+        if not isinstance(entry, YMap):
+            problem(line, "item", f"service '{name}' must be a mapping", "fix the entry's indentation", name)
+            continue
+        status = entry.get("status")
+        status_text = "" if status is None else str(status).strip().lower()
+        if status_text and status_text not in KNOWN_STATUSES:
+            allowed = ", ".join(sorted(KNOWN_STATUSES))
+            problem(entry.line_of("status"), "status", f"service '{name}': status {status!r} is not one of: {allowed}",
+                    f"set status to one of: {allowed}", name)
+        service = RegistryService(
+            name=name, source=SourceRef(shown, line), host=_text(entry.get("host")),
+            container=_text(entry.get("container")), status=status_text, compose=_text(entry.get("compose")),
+            field_lines={str(k): v for k, v in entry.key_lines.items()},
+        )
+        services[name] = service
+        if service.host and service.container:
+            containers.append(DeclaredContainer(service=name, host=service.host, container=service.container,
+                                                status=status_text, source=service.source))
+    return ServiceRegistryFile(services=services, containers=tuple(containers),
+                               hosts=_hosts(data.get("hosts"), shown), problems=tuple(problems),
+                               shown=shown, present=True)
+
+
+def _hosts(raw: Any, shown: str) -> dict[str, RegistryHost]:
+    if not isinstance(raw, YMap):
+        return {}
+    hosts = {}
+    for key, entry in raw.items():
+        entry = entry if isinstance(entry, YMap) else YMap()
+        vmid = entry.get("vmid")
+        hosts[str(key)] = RegistryHost(
+            id=str(key), source=SourceRef(shown, raw.line_of(key)), ssh=_text(entry.get("ssh")),
+            proxmox_host=_text(entry.get("proxmox_host")),
+            vmid=vmid if isinstance(vmid, int) and not isinstance(vmid, bool) else None,
+            tailscale_ip=_text(entry.get("tailscale_ip")),
+        )
+    return hosts
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)

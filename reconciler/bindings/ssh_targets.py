@@ -1,0 +1,188 @@
+"""`ssh.targets.yaml` → one `SshTarget` per target, every one with its `file:line`.
+
+Public API (stable; the governance checks import it):
+
+- `load_ssh_targets(path, root, site) -> SshTargetsFile`
+- `SshTargetsFile.targets` (id → `SshTarget`, in file order), `.get(id)`, `.insecure_sources`,
+  `.problems` (`invalid` findings), `.shown` (the file as named in findings), `.present`.
+- `SshTarget` (frozen): id, host, user, port, tags, access_method, strict_host_key_checking,
+  probe_via, optional, source, field_lines; `.source_of(key)`.
+
+Layout of the user's file: a top-level `ssh:` mapping holding `defaults:` and `targets:` (a list of
+mappings with `id:`). A file without the `ssh:` wrapper (top-level `defaults:`/`targets:`) is accepted
+too. `defaults` apply to every target that does not set the key itself. Unknown keys are tolerated.
+
+A missing file is an empty, `present=False` result. Syntax errors raise BindingsError; semantic
+problems (a target without id or host, a duplicate id, a port that is not a number) become `invalid`
+findings and the other targets still load.
+
+The reconciler never *follows* `strict_host_key_checking` or `user_known_hosts_file`: host keys are
+always verified (see docs/ssh.md). `insecure_sources` lists where the file turns checking off, so the
+caller can report it once as a `security` finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BindingsError, located
+from ..model import Finding, Kind, Severity, SourceRef, Subject
+from ..yamlio import YList, YMap, load_yaml_file
+from . import display_path
+
+RULE_ID = "bindings-ssh-targets"
+DEFAULT_PORT = 22
+# Values of strict_host_key_checking that mean "accept any host key" in OpenSSH.
+INSECURE_HOST_KEY_VALUES = frozenset({"no", "off", "false", "accept-new-unsafe"})
+
+
+@dataclass(frozen=True, slots=True)
+class SshTarget:
+    """One entry of `ssh.targets.yaml`, with the file's `defaults` applied."""
+
+    id: str
+    host: str | None  # None: no host given (an `invalid` finding says so)
+    user: str | None
+    port: int
+    source: SourceRef  # the line of the list item
+    tags: tuple[str, ...] = ()
+    access_method: str | None = None  # e.g. "lan_only"
+    strict_host_key_checking: str | None = None  # as written (after defaults); never followed
+    probe_via: str | None = None
+    optional: bool = False
+    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def host_key_checking_disabled(self) -> bool:
+        value = self.strict_host_key_checking
+        return value is not None and str(value).strip().lower() in INSECURE_HOST_KEY_VALUES
+
+    def source_of(self, name: str) -> SourceRef:
+        """file:line of one key of the item, falling back to the item's own line."""
+        return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))
+
+
+@dataclass(frozen=True, slots=True)
+class SshTargetsFile:
+    targets: Mapping[str, SshTarget] = field(default_factory=dict)  # id → target, file order
+    problems: tuple[Finding, ...] = ()
+    shown: str = "ops/bindings/ssh.targets.yaml"
+    present: bool = False
+    # Where the file disables host key checking: the `defaults` key and/or individual targets' keys.
+    insecure_sources: tuple[SourceRef, ...] = ()
+    defaults_source: SourceRef | None = None
+
+    def get(self, target_id: str | None) -> SshTarget | None:
+        return self.targets.get(target_id) if target_id else None
+
+
+def load_ssh_targets(path: Path, root: Path, site: str) -> SshTargetsFile:
+    """Load `ssh.targets.yaml`; `site` tags the `invalid` findings (they belong to the run's site)."""
+    shown = display_path(path, root)
+    if not path.exists():
+        return SshTargetsFile(shown=shown, present=False)
+    data = load_yaml_file(path)
+    if data is None:
+        return SshTargetsFile(shown=shown, present=True)
+    if not isinstance(data, YMap):
+        raise BindingsError(f"{path}: expected a YAML mapping with an 'ssh:' section")
+    section = data.get("ssh") if isinstance(data.get("ssh"), YMap) else data
+    items = section.get("targets")
+    if items is None:
+        return SshTargetsFile(shown=shown, present=True)
+    if not isinstance(items, YList):
+        raise BindingsError(f"{located(path, section.line_of('targets'))}: 'targets' must be a list")
+    raw_defaults = section.get("defaults")
+    defaults = raw_defaults if isinstance(raw_defaults, YMap) else YMap()
+    problems: list[Finding] = []
+    insecure: list[SourceRef] = []
+    defaults_source = SourceRef(shown, defaults.line) if isinstance(raw_defaults, YMap) else None
+    if "strict_host_key_checking" in defaults and _insecure(defaults["strict_host_key_checking"]):
+        insecure.append(SourceRef(shown, defaults.line_of("strict_host_key_checking")))
+
+    def problem(line: int, fld: str, message: str, hint: str, target: str | None = None,
+                extra: tuple[SourceRef, ...] = ()) -> None:
+        subject = (Subject(type="host", site=site, target=target) if target
+                   else Subject(type="binding", site=site, target=shown, name=f"line-{line}"))
+        problems.append(Finding(kind=Kind.INVALID, rule=RULE_ID, subject=subject, message=message, field=fld,
+                                sources=(SourceRef(shown, line), *extra), hint=hint, severity=Severity.ERROR))
+
+    targets: dict[str, SshTarget] = {}
+    for index, item in enumerate(items):
+        line = items.line_of(index)
+        if not isinstance(item, YMap):
+            problem(line, "item", "an ssh target must be a mapping", "fix the list entry's indentation")
+            continue
+        target_id = item.get("id")
+        if not isinstance(target_id, str) or not target_id.strip():
+            problem(line, "id", "ssh target has no 'id'", f"add 'id:' to the entry at {shown}:{line}")
+            continue
+        merged = {**defaults, **item}
+        first = targets.get(target_id)
+        if first is not None:
+            problem(line, "id", f"ssh target '{target_id}' is declared twice (first at {first.source})",
+                    f"remove or rename one of the entries ({first.source}, {shown}:{line})",
+                    target=target_id, extra=(first.source,))
+            continue
+        host = _text(merged.get("host"))
+        if host is None:
+            problem(item.line_of("host"), "host", f"ssh target '{target_id}' has no host",
+                    f"add 'host:' to the entry at {shown}:{line}", target=target_id)
+        port = merged.get("port", DEFAULT_PORT)
+        if port is None:
+            port = DEFAULT_PORT
+        if isinstance(port, str) and port.strip().isdigit():
+            port = int(port)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            where = item.line_of("port") if "port" in item else defaults.line_of("port")
+            problem(where, "port", f"ssh target '{target_id}': port {port!r} is not a TCP port number",
+                    "write the port as a number between 1 and 65535", target=target_id)
+            port = DEFAULT_PORT
+        strict = merged.get("strict_host_key_checking")
+        if "strict_host_key_checking" in item and _insecure(item["strict_host_key_checking"]):
+            insecure.append(SourceRef(shown, item.line_of("strict_host_key_checking")))
+        targets[target_id] = SshTarget(
+            id=target_id,
+            host=host,
+            user=_text(merged.get("user")),
+            port=port,
+            source=SourceRef(shown, item.line),
+            tags=_names(merged.get("tags")),
+            access_method=_text(merged.get("access_method")),
+            strict_host_key_checking=None if strict is None else _strict_text(strict),
+            probe_via=_text(merged.get("probe_via")),
+            optional=merged.get("optional") is True,
+            field_lines={str(k): v for k, v in item.key_lines.items()},
+        )
+    return SshTargetsFile(targets=targets, problems=tuple(problems), shown=shown, present=True,
+                          insecure_sources=tuple(insecure), defaults_source=defaults_source)
+
+
+def _insecure(value: Any) -> bool:
+    return _strict_text(value).lower() in INSECURE_HOST_KEY_VALUES
+
+
+def _strict_text(value: Any) -> str:
+    # YAML 1.1 reads an unquoted `no` as False.
+    if value is False:
+        return "no"
+    if value is True:
+        return "yes"
+    return str(value).strip()
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(v) for v in value if v is not None)

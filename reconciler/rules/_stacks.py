@@ -1,0 +1,156 @@
+"""Shared matching of declared and live compose stacks for the stack and container rules (pure).
+
+A docker host is *observed* only when its observation says so; a host with no observation at all
+(not collected, e.g. `--skip-ssh` or a snapshot without docker data) is unobserved with reason
+`skipped`. Nothing on an unobserved host is ever `missing` or `unregistered`.
+
+Matching on an observed host: by project name (exact, then compose-normalised: lowercase, only
+`a-z0-9_-`), then a still unmatched declared stack whose path is a live project's working directory
+(a renamed project: one `drifted` name finding instead of a missing + an unregistered one).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+
+from ..model import DeclaredStack, DockerObservation, Gap, LiveStack, Reason, Subject
+from . import RuleContext
+
+
+@dataclass(frozen=True, slots=True)
+class StackMatch:
+    declared: DeclaredStack
+    live: LiveStack | None  # None: absent (the host was observed)
+    renamed: bool = False  # matched by path, not by name
+
+
+@dataclass(frozen=True, slots=True)
+class HostView:
+    target: str
+    observation: DockerObservation | None
+    gap: Gap | None  # set when the host could not be observed
+    declared: tuple[DeclaredStack, ...]
+    matches: tuple[StackMatch, ...] = ()  # only for observed hosts
+    unclaimed: tuple[LiveStack, ...] = ()  # live stacks no declaration claims (observed hosts)
+
+    @property
+    def observed(self) -> bool:
+        return self.gap is None and self.observation is not None
+
+    @property
+    def home(self) -> str | None:
+        return self.observation.home if self.observation is not None else None
+
+
+_last: tuple[RuleContext | None, tuple[HostView, ...]] = (None, ())
+
+
+def host_views(ctx: RuleContext) -> tuple[HostView, ...]:
+    """One view per docker host of the site (sorted by target); built once per context."""
+    global _last
+    cached_ctx, cached = _last
+    if cached_ctx is ctx:
+        return cached
+    views = tuple(_view(ctx, target) for target in sorted(ctx.scope.docker_targets))
+    _last = (ctx, views)
+    return views
+
+
+def _view(ctx: RuleContext, target: str) -> HostView:
+    declared = tuple(s for s in ctx.declared.stacks if s.target == target)
+    obs = next((o for o in ctx.live.docker if o.target == target), None)
+    if obs is None:
+        gap = Gap("docker_host", Reason.SKIPPED, "docker hosts were not collected in this run", target=target)
+        return HostView(target, None, gap, declared)
+    if not obs.observed:
+        gap = obs.gap or Gap("docker_host", Reason.SSH_ERROR, "not observed", target=target)
+        return HostView(target, obs, gap, declared)
+    matches, unclaimed = _match(declared, obs)
+    return HostView(target, obs, None, declared, matches, unclaimed)
+
+
+def _match(declared: tuple[DeclaredStack, ...], obs: DockerObservation) -> tuple[tuple[StackMatch, ...], tuple]:
+    live = {s.name: s for s in obs.stacks}
+    normalised = {normalise_project(s.name): s for s in obs.stacks}
+    claimed: set[str] = set()
+    found: dict[int, StackMatch] = {}
+    for index, stack in enumerate(declared):
+        hit = live.get(stack.name) or normalised.get(normalise_project(stack.name))
+        if hit is not None and hit.name not in claimed:
+            claimed.add(hit.name)
+            found[index] = StackMatch(stack, hit)
+    for index, stack in enumerate(declared):
+        if index in found:
+            continue
+        want = expand_path(stack.path, obs.home)
+        hit = next((s for s in obs.stacks if s.name not in claimed and want and want in live_dirs(s)), None)
+        if hit is not None:
+            claimed.add(hit.name)
+            found[index] = StackMatch(stack, hit, renamed=True)
+        else:
+            found[index] = StackMatch(stack, None)
+    matches = tuple(found[i] for i in range(len(declared)))
+    return matches, tuple(s for s in obs.stacks if s.name not in claimed)
+
+
+_INVALID = re.compile(r"[^a-z0-9_-]")
+
+
+def normalise_project(name: str) -> str:
+    """Compose's project name normalisation (lowercase; other characters dropped)."""
+    return _INVALID.sub("", name.lower())
+
+
+def expand_path(path: str | None, home: str | None) -> str | None:
+    """Declared path with `~` expanded against the remote $HOME; None when it cannot be expanded."""
+    if not path:
+        return None
+    path = path.strip()
+    if path == "~" or path.startswith("~/"):
+        if not home:
+            return None
+        path = home.rstrip("/") + path[1:]
+    elif path.startswith("~"):
+        return None  # ~otheruser: their home is not known
+    elif not path.startswith("/"):
+        if not home:
+            return None
+        path = posixpath.join(home, path)
+    return posixpath.normpath(path)
+
+
+def live_dirs(stack: LiveStack) -> set[str]:
+    """Where a live project lives: its working directory and the directories of its config files."""
+    dirs = {posixpath.normpath(stack.working_dir)} if stack.working_dir else set()
+    dirs |= {posixpath.dirname(posixpath.normpath(f)) for f in stack.config_files if f.startswith("/")}
+    return dirs
+
+
+def stack_subject(site: str, target: str, name: str) -> Subject:
+    return Subject(type="stack", site=site, target=target, name=name)
+
+
+def container_subject(site: str, target: str, name: str) -> Subject:
+    return Subject(type="container", site=site, target=target, name=name)
+
+
+HINTS = {
+    "ssh_timeout": "check the host is up and reachable, or raise ssh.connect_timeout_s / command_timeout_s",
+    "ssh_unreachable": "check the address (ssh.targets.yaml or ssh.overrides) and that sshd listens",
+    "ssh_auth_denied": "authorise the reconciler's key for this user (ssh.identity_file / agent); see docs/ssh.md",
+    "host_key_unknown": "pin the host key in the known_hosts file (verify it out of band); see docs/ssh.md",
+    "host_key_mismatch": "the host key changed: verify why before replacing it in known_hosts",
+    "docker_missing": "install docker on the host, or remove the host from docker.compose.targets.yaml",
+    "docker_permission_denied": "add the SSH user to the docker group, or set ssh.overrides.<host>.sudo: true",
+    "docker_daemon_down": "start the docker daemon (systemctl start docker)",
+    "compose_missing": "install the docker compose plugin (or docker-compose)",
+    "sudo_password_required": "allow the user passwordless sudo for docker only (see docs/ssh.md)",
+    "output_unparseable": "run the documented commands by hand on the host (docs/ssh.md) to see what they print",
+    "output_too_large": "raise ssh.max_output_bytes in the site file",
+    "ssh_error": "run with --debug for details",
+    "unresolved_target": "add the host to ssh.targets.yaml or set ssh.overrides.<host>.host in the site file",
+    "skipped": "run without --skip-ssh to check docker hosts",
+    "not_in_snapshot": "take a new snapshot that includes docker hosts",
+}

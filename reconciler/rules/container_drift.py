@@ -1,0 +1,49 @@
+"""Registry containers whose state contradicts their status.
+
+`active` (or no status) but not running: error. `parked` but running: warning (the registry is out
+of date). `stopped` but running: info. `deprecated`: any state is fine. A container that belongs to
+an unregistered compose project is left to that project's one `stack-unregistered` finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..model import Finding, Kind, Severity
+from . import RuleContext
+from ._stacks import container_subject, host_views
+
+RULE_ID = "container-drift"
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    views = {v.target: v for v in host_views(ctx) if v.observed and v.observation is not None}
+    for declared in ctx.declared.containers:
+        view = views.get(declared.host)
+        if view is None or view.observation is None:
+            continue
+        live = next((c for c in view.observation.containers if c.name == declared.container), None)
+        if live is None:
+            continue
+        if live.project and any(s.name == live.project for s in view.unclaimed):
+            continue
+        status = declared.status or "active"
+        running = live.state == "running"
+        subject = container_subject(ctx.scope.site, declared.host, declared.container)
+        label = f"container {declared.container} (service {declared.service})"
+        if status == "active" and not running:
+            severity, expected = Severity.ERROR, "running"
+            message = f"{label} is registered active on {declared.host} but is {live.state} ({live.status})"
+            hint = f"start it, or set status: parked / stopped at {declared.source}"
+        elif status == "parked" and running:
+            severity, expected = Severity.WARNING, "not running"
+            message = f"{label} is registered parked but runs on {declared.host}"
+            hint = f"stop it, or set status: active at {declared.source}"
+        elif status == "stopped" and running:
+            severity, expected = Severity.INFO, "not running"
+            message = f"{label} is registered stopped but runs on {declared.host}"
+            hint = f"set status: active at {declared.source}"
+        else:
+            continue
+        yield Finding(kind=Kind.DRIFTED, rule=RULE_ID, subject=subject, field="state", declared=expected,
+                      live=live.state, message=message, hint=hint, severity=severity, sources=(declared.source,))

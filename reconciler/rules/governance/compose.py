@@ -1,0 +1,57 @@
+"""governance-compose: a guest with `stacks:` has an enabled docker.compose.targets.yaml target through its
+ssh target, holding each of those stacks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ...model import DeclaredGuest, Finding
+from .context import GovernanceContext
+
+RULE_ID = "governance-compose"
+SURFACE = "compose"
+FILE_KEY = "docker_compose_targets"
+
+
+def applies(ctx: GovernanceContext, guest: DeclaredGuest) -> bool:
+    return ctx.policy.compose.covers(guest, ctx.site) and FILE_KEY not in ctx.bindings.missing and bool(guest.stacks)
+
+
+def check(ctx: GovernanceContext) -> Iterator[Finding]:
+    scope, compose = ctx.policy.compose, ctx.bindings.compose
+    shown, lifecycle = compose.shown, ctx.bindings.lifecycle.shown
+    for guest in ctx.site_guests:
+        if not applies(ctx, guest):
+            continue
+        label = f"{guest.hostname} ({guest.proxmox_host}/{guest.vmid})"
+        if not guest.ssh_target:
+            yield ctx.guest_finding(RULE_ID, scope, guest, "compose",
+                                    f"{label} declares stacks but has no ssh_target to reach a compose target",
+                                    [guest.source_of("stacks"), guest.source],
+                                    hint=f"add 'ssh_target:' to {guest.source}")
+            continue
+        targets = ctx.compose_targets(guest)
+        enabled = [t for t in targets if t.enabled]
+        if not enabled:
+            if targets:
+                message = f"{label}: compose target '{targets[0].id}' (ssh_target {guest.ssh_target}) is disabled"
+                sources = [targets[0].source_of("enabled"), guest.source_of("stacks")]
+                hint = "enable it, or remove the guest's stacks from the lifecycle entry"
+            else:
+                message = (f"{label} declares stacks ({', '.join(guest.stacks)}) but no target in {shown} "
+                           f"has ssh_target {guest.ssh_target}")
+                sources = [guest.source_of("stacks")]
+                hint = f"add a target with ssh_target: {guest.ssh_target} and those stacks to {shown}"
+            yield ctx.guest_finding(RULE_ID, scope, guest, "compose", message, sources, hint=hint)
+            continue
+        target = enabled[0]
+        present = {s.name for s in target.stacks}
+        for stack in guest.stacks:
+            if stack in present:
+                continue
+            yield ctx.guest_finding(
+                RULE_ID, scope, guest, f"compose.stacks.{stack}",
+                f"{label}: stack '{stack}' ({lifecycle}) is not listed under compose target '{target.id}'",
+                [guest.source_of("stacks"), target.source_of("stacks")],
+                hint=f"add '- name: {stack}' with its path under {target.id}: in {shown}, "
+                     "or remove it from the lifecycle entry")

@@ -1,0 +1,1 @@
+"""Test doubles: loopback servers and fake commands."""
