@@ -154,10 +154,10 @@ def test_parse_permissions(permissions: dict[str, Any], visible: list[int], invi
         pve_parse.parse_permissions([])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: /access/permissions values are propagate flags; 0 still grants the "
-                                       "privilege on that exact path (pve-access-control RPCEnvironment)")
 def test_parse_permissions_counts_a_non_propagated_grant_on_the_guest_itself() -> None:
     assert pve_parse.parse_permissions({"/vms/101": {"VM.Audit": 0}}).can_see(101)
+    # ...but a non-propagated grant on `/vms` stops at `/vms` itself
+    assert not pve_parse.parse_permissions({"/vms": {"VM.Audit": 0}}).can_see(101)
 
 
 @pytest.mark.parametrize("status, message, reason", [
@@ -427,8 +427,6 @@ def test_restricted_token_reports_what_it_can_audit(srv: FakePVE) -> None:
     assert srv.paths() == ["cluster/resources", "access/permissions"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: any detail containing '501' (e.g. VM 1501) is rewritten as 'no LXC "
-                                       "interfaces endpoint', even for qemu guests")
 def test_a_vmid_containing_501_is_not_mistaken_for_a_missing_endpoint(srv: FakePVE) -> None:
     srv.estate.guests.append(Guest(vmid=1501, name="race"))
     srv.add_fault("nodes/pve/qemu/1501/agent/*", status=500, message="VM 1501 is not running")
@@ -437,8 +435,6 @@ def test_a_vmid_containing_501_is_not_mistaken_for_a_missing_endpoint(srv: FakeP
     assert gap_for(observation, 1501).detail == "500 VM 1501 is not running"
 
 
-@pytest.mark.xfail(strict=True, raises=(KeyError, TypeError),
-                   reason="BUG: a 2xx JSON body without 'data' escapes ProxmoxClient.get as KeyError/TypeError")
 @pytest.mark.parametrize("document", [{"unexpected": 1}, [1, 2]])
 def test_detail_answer_without_data_is_a_gap(srv: FakePVE, document: Any) -> None:
     srv.add_fault("nodes/pve/qemu/200/agent/*", wrong_shape=document)

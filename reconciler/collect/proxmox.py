@@ -101,6 +101,9 @@ class ProxmoxClient:
             raise ApiFailure(Reason.API_ERROR, type(exc).__name__) from None
         except ValueError:
             raise ApiFailure(Reason.API_ERROR, f"GET /{path}: response is not JSON") from None
+        except (KeyError, TypeError):
+            # proxmoxer indexes the body with ["data"]: a JSON answer of another shape lands here
+            raise ApiFailure(Reason.API_ERROR, f"GET /{path}: response has no 'data' member") from None
         if isinstance(data, dict) and set(data) == {"errors"}:
             # proxmoxer's way of saying "2xx, but the body was not JSON"
             raise ApiFailure(Reason.API_ERROR, f"GET /{path}: response is not JSON")
@@ -251,7 +254,7 @@ def _addresses(client: ProxmoxClient, guest: LiveGuest) -> tuple[str, ...] | Gap
         return pve_parse.parse_lxc_interfaces(client.get(f"{base}/interfaces")) or ()
     except ApiFailure as exc:
         reason = exc.reason
-        if reason is Reason.API_ERROR and "501" in exc.detail:
+        if guest.vm_type is GuestType.LXC and reason is Reason.API_ERROR and exc.detail.startswith("501 "):
             exc.detail = "this PVE version has no LXC interfaces endpoint (needs 8.1+)"
         return Gap("guest_ips", reason, exc.detail, proxmox_host=guest.proxmox_host, node=guest.node, vmid=guest.vmid)
     except AgentError as exc:

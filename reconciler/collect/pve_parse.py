@@ -175,10 +175,12 @@ def parse_permissions(data: Any) -> AuditScope:
     vmids: set[int] = set()
     pools: set[str] = set()
     for path, privileges in data.items():
-        if not isinstance(privileges, dict) or not privileges.get("VM.Audit"):
+        # The value is the propagate flag, not the grant: a key that is present is granted on that
+        # exact path, and only a propagating grant reaches the guests below `/` or `/vms`.
+        if not isinstance(privileges, dict) or "VM.Audit" not in privileges:
             continue
         if path in ("/", "/vms"):
-            everything = True
+            everything = everything or bool(privileges["VM.Audit"])
         elif path.startswith("/vms/") and path[5:].isdigit():
             vmids.add(int(path[5:]))
         elif path.startswith("/pool/"):
