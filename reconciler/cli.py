@@ -65,6 +65,18 @@ class Options:
 
     debug = False
     quiet = False
+    # given before a subcommand (`reconcile --sites-dir D snapshot ...`), used when the subcommand has none
+    sites_dir: Path | None = None
+    bindings: Path | None = None
+
+    @classmethod
+    def reset(cls, argv: list[str]) -> None:
+        cls.debug, cls.quiet, cls.sites_dir, cls.bindings = "--debug" in argv, False, None, None
+
+
+def _load(site: list[str] | None, sites_dir: Path | None, bindings: Path | None) -> list[SiteConfig]:
+    """The selected site configurations; a subcommand's own folder options win over the global ones."""
+    return load_sites(site or [], sites_dir or Options.sites_dir, bindings or Options.bindings)
 
 
 SiteOpt = Annotated[list[str], typer.Option(
@@ -128,9 +140,10 @@ def run(
     Options.quiet = Options.quiet or quiet
     if Options.debug:
         logging.basicConfig(level=logging.DEBUG, format="reconcile: debug: %(name)s: %(message)s", stream=sys.stderr)
+    Options.sites_dir, Options.bindings = sites_dir, bindings
     if ctx.invoked_subcommand is not None:
         return
-    configs = load_sites(site or [], sites_dir, bindings)
+    configs = _load(site, sites_dir, bindings)
     _warn_insecure(configs)
     report = engine.reconcile(configs, live_file=live)
     text = render_json(report) if fmt is Format.JSON else render_table(report, color=_use_color() and not output)
@@ -155,7 +168,7 @@ def snapshot(
     bindings: BindingsOpt = None,
 ) -> None:
     """Save the normalized live state of the sites (no secrets) for offline runs with --live."""
-    configs = load_sites(site or [], sites_dir, bindings)
+    configs = _load(site, sites_dir, bindings)
     _warn_insecure(configs)
     without_api = [cfg.name for cfg in configs if not cfg.proxmox]
     if without_api:
@@ -183,8 +196,7 @@ def _fail(message: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and convert every outcome to an exit code, here and only here."""
     args = sys.argv[1:] if argv is None else argv
-    Options.debug = "--debug" in args
-    Options.quiet = False
+    Options.reset(args)
     try:
         result = app(args=args, prog_name="reconcile", standalone_mode=False)
         code = result if isinstance(result, int) else 0

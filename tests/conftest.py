@@ -63,5 +63,6 @@ def only_get_requests() -> Iterator[None]:
     fakes = sys.modules.get("tests.fakes.pve_server")
     if fakes is None:
         return
+    assert fakes.ALL_REQUESTS, "the fake Proxmox API was imported but never asked anything"
     methods = {record.method for record in fakes.ALL_REQUESTS}
     assert methods <= {"GET"}, f"the fake Proxmox API saw non-GET requests: {sorted(methods)}"
