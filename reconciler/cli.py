@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from enum import StrEnum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -118,6 +119,19 @@ def _use_color() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
+def _progress() -> Callable[[int, int], None] | None:
+    """Docker hosts done / total on stderr, only when stderr is a terminal (never in cron mail or pipes)."""
+    if Options.quiet or not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done == total else ""
+        sys.stderr.write(f"\rreconcile: docker hosts {done}/{total}{end}")
+        sys.stderr.flush()
+
+    return show
+
+
 def _protected(configs: list[SiteConfig]) -> list[Path]:
     return [path for cfg in configs for path in cfg.binding_paths.values()]
 
@@ -131,6 +145,10 @@ def run(
     live: Annotated[Path | None, typer.Option("--live", help="Reconcile against this snapshot file, offline.")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.TABLE,
     output: OutputOpt = None,
+    only: Annotated[engine.Part | None, typer.Option(
+        "--only", help="Run one part: guests (Proxmox API), stacks (docker over SSH) or governance (files).")] = None,
+    skip_ssh: Annotated[bool, typer.Option(
+        "--skip-ssh", help="Do not SSH to docker hosts (they are reported as unknown, reason skipped).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line and errors.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Debug log and tracebacks.")] = False,
     _: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
@@ -145,7 +163,8 @@ def run(
         return
     configs = _load(site, sites_dir, bindings)
     _warn_insecure(configs)
-    report = engine.reconcile(configs, live_file=live)
+    parts = frozenset({only}) if only else engine.ALL_PARTS
+    report = engine.reconcile(configs, live_file=live, parts=parts, skip_ssh=skip_ssh, progress=_progress())
     text = render_json(report) if fmt is Format.JSON else render_table(report, color=_use_color() and not output)
     if output is not None:
         atomic_write(output, text, _protected(configs))

@@ -6,14 +6,19 @@ Nothing here prints or exits: the CLI renders the report and turns it into an ex
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 
+from . import governance
+from .bindings.docker import DockerBindings, load_docker_bindings
 from .bindings.lifecycle import LifecycleFile, load_lifecycle
 from .bindings.placement import Placement, load_placement, site_scope
+from .collect.docker import Progress, collect_docker, failed, skipped
 from .collect.proxmox import FATAL_REASONS, DetailPlan, collect_host
 from .collect.snapshot import load_snapshot
 from .config import SiteConfig
@@ -21,6 +26,7 @@ from .errors import ExitCode
 from .model import (
     EXPECTED_LIVE,
     Declared,
+    DockerObservation,
     Finding,
     Gap,
     Kind,
@@ -39,9 +45,23 @@ from .rules import (
     guest_unregistered,
     run_rules,
 )
+from .rules.stacks import STACK_RULES
+
+log = logging.getLogger(__name__)
 
 GUEST_RULES = (guest_unregistered, guest_missing, guest_drift, guest_lifecycle, guest_unknown)
 KIND_ORDER = (Kind.INVALID, Kind.SECURITY, Kind.UNREGISTERED, Kind.MISSING, Kind.DRIFTED, Kind.PARITY, Kind.UNKNOWN)
+
+
+class Part(StrEnum):
+    """The parts of a full run; `--only` picks one."""
+
+    GUESTS = "guests"  # Proxmox API × vm.lifecycle.yaml
+    STACKS = "stacks"  # docker over SSH × compose targets / service registry
+    GOVERNANCE = "governance"  # cross-file parity rules (files only)
+
+
+ALL_PARTS = frozenset(Part)
 
 
 # ── declared side ────────────────────────────────────────────────────────────
@@ -55,14 +75,20 @@ class DeclaredSite:
     placement: Placement
     scope: SiteScope
     lifecycle: LifecycleFile
+    docker: DockerBindings
 
     @property
     def site(self) -> str:
         return self.config.name
 
-    def declared(self) -> Declared:
-        problems = tuple(p for p in self.lifecycle.problems if p.subject.site == self.site)
-        return Declared(guests=self.lifecycle.guests, problems=problems)
+    def declared(self, parts: frozenset[Part] = ALL_PARTS) -> Declared:
+        problems: list[Finding] = []
+        if Part.GUESTS in parts:
+            problems += [p for p in self.lifecycle.problems if p.subject.site == self.site]
+        if Part.STACKS in parts:
+            problems += self.docker.problems
+        return Declared(guests=self.lifecycle.guests, stacks=self.docker.stacks, containers=self.docker.containers,
+                        problems=tuple(problems))
 
     def detail_plan(self, all_addresses: bool = False) -> dict[str, DetailPlan]:
         """Per Proxmox host: which guests need per-guest requests (only those whose comparison needs them)."""
@@ -86,7 +112,11 @@ def load_declared(cfg: SiteConfig) -> DeclaredSite:
         return placement.site_of_proxmox_host(proxmox_host)
 
     lifecycle = load_lifecycle(cfg.binding("vm_lifecycle"), root, site_of, default_site=cfg.name)
-    return DeclaredSite(cfg, placement, scope, lifecycle)
+    docker = load_docker_bindings(cfg, lifecycle.guests, site_of, placement)
+    scope = replace(scope, docker_targets=docker.target_ids)
+    for line in docker.explain():  # why each docker host is (not) part of the site: shown by --debug
+        log.debug("site %s: %s", cfg.name, line)
+    return DeclaredSite(cfg, placement, scope, lifecycle, docker)
 
 
 # ── live side ────────────────────────────────────────────────────────────────
@@ -122,6 +152,28 @@ def from_snapshot(site: DeclaredSite, state: LiveState, name: str) -> tuple[Prox
     return tuple(observations)
 
 
+def docker_from_snapshot(site: DeclaredSite, state: LiveState, name: str) -> tuple[DockerObservation, ...]:
+    """The site's docker hosts in a snapshot; a host the snapshot lacks is unobserved, not empty."""
+    by_target = {obs.target: obs for obs in state.docker}
+    observations = []
+    for target in sorted(site.docker.target_ids):
+        obs = by_target.get(target)
+        if obs is None:
+            observations.append(failed(target, site.site, Reason.NOT_IN_SNAPSHOT,
+                                       f"snapshot {name} has no data for docker host '{target}'"))
+            continue
+        old = obs.status or SourceStatus(f"docker:{target}", "docker", site.site, "ok")
+        status = replace(old, kind="snapshot", site=site.site, detail=f"{old.detail} (snapshot {name})".strip())
+        observations.append(replace(obs, site=site.site, status=status))
+    return tuple(observations)
+
+
+def observe_docker(site: DeclaredSite, skip_ssh: bool, progress: Progress | None) -> tuple[DockerObservation, ...]:
+    if skip_ssh:
+        return skipped(sorted(site.docker.target_ids), site.site)
+    return collect_docker(site.docker.targets, site.config.ssh, site.site, progress)
+
+
 # ── the run ──────────────────────────────────────────────────────────────────
 
 
@@ -155,11 +207,25 @@ def exit_code_for(findings: Iterable[Finding], errors: Sequence[str]) -> ExitCod
     return ExitCode.OK
 
 
-def evaluate(site: DeclaredSite, live: LiveState) -> tuple[Finding, ...]:
+def evaluate(site: DeclaredSite, live: LiveState, parts: frozenset[Part] = ALL_PARTS) -> tuple[Finding, ...]:
     """The pure part: declared × live → findings for one site."""
-    ctx = RuleContext(scope=site.scope, declared=site.declared(), live=live,
+    ctx = RuleContext(scope=site.scope, declared=site.declared(parts), live=live,
                       disk_tolerance_gb=site.config.disk_tolerance_gb, lifecycle_file=site.lifecycle.shown)
-    return (*ctx.declared.problems, *run_rules(ctx, GUEST_RULES))
+    rules = (*(GUEST_RULES if Part.GUESTS in parts else ()), *(STACK_RULES if Part.STACKS in parts else ()))
+    return (*ctx.declared.problems, *run_rules(ctx, rules))
+
+
+def governance_findings(site: DeclaredSite) -> list[Finding]:
+    """`reconcile check`'s findings of the site, as part of a full run (files only, no network)."""
+    return list(governance.run_check(site.config, placement=site.placement).findings)
+
+
+def without_repeats(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per (id, sources): two loaders reading the same file report its problems once."""
+    seen: dict[tuple[str, tuple[object, ...]], Finding] = {}
+    for finding in findings:
+        seen.setdefault((finding.id, tuple(finding.sources)), finding)
+    return list(seen.values())
 
 
 def fatal_errors(site: str, sources: Iterable[SourceStatus]) -> list[str]:
@@ -174,9 +240,9 @@ def fatal_errors(site: str, sources: Iterable[SourceStatus]) -> list[str]:
 Observer = Callable[[DeclaredSite], LiveState]
 
 
-def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None,
-              now: dt.datetime | None = None) -> Report:
-    """Run the whole pipeline for each site. `live_file` replaces every site's API with a snapshot."""
+def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None, now: dt.datetime | None = None,
+              parts: frozenset[Part] = ALL_PARTS, skip_ssh: bool = False, progress: Progress | None = None) -> Report:
+    """Run the whole pipeline for each site. `live_file` replaces every site's live sources with a snapshot."""
     sites = [load_declared(cfg) for cfg in configs]
     snapshot_cache: dict[Path, LiveState] = {}
     findings: list[Finding] = []
@@ -188,19 +254,26 @@ def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None,
         if snapshot_path is not None:
             if snapshot_path not in snapshot_cache:
                 snapshot_cache[snapshot_path] = load_snapshot(snapshot_path)
-            observations = from_snapshot(site, snapshot_cache[snapshot_path], snapshot_path.name)
+            state = snapshot_cache[snapshot_path]
+            observations = from_snapshot(site, state, snapshot_path.name) if Part.GUESTS in parts else ()
+            docker = docker_from_snapshot(site, state, snapshot_path.name) if Part.STACKS in parts else ()
             live_from[site.site] = str(snapshot_path)
         else:
-            observations = collect_proxmox(site)
+            observations = collect_proxmox(site) if Part.GUESTS in parts else ()
+            docker = observe_docker(site, skip_ssh, progress) if Part.STACKS in parts else ()
             live_from[site.site] = "api"
-        live = LiveState(proxmox=observations)
-        site_sources = [obs.status for obs in observations if obs.status is not None]
-        if not observations:
+        live = LiveState(proxmox=observations, docker=docker)
+        proxmox_sources = [obs.status for obs in observations if obs.status is not None]
+        docker_sources = [obs.status for obs in docker if obs.status is not None]
+        if Part.GUESTS in parts and not observations:
             errors.append(f"site {site.site}: nothing to collect: no proxmox: hosts in {site.config.path} "
                           f"and no live_snapshot")
-        errors.extend(fatal_errors(site.site, site_sources))
-        sources.extend(site_sources)
-        findings.extend(evaluate(site, live))
+        errors.extend(fatal_errors(site.site, proxmox_sources))
+        sources.extend(proxmox_sources + docker_sources)
+        site_findings = list(evaluate(site, live, parts))
+        if Part.GOVERNANCE in parts:
+            site_findings += governance_findings(site)
+        findings.extend(without_repeats(site_findings))
     stamp = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return Report(stamp, tuple(s.site for s in sites), tuple(sources), tuple(sort_findings(findings)),
                   tuple(errors), live_from)
@@ -212,10 +285,14 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
                                            f.subject.vmid or 0, f.subject.handle, f.field or "", f.message))
 
 
-def take_snapshot(configs: Sequence[SiteConfig], now: dt.datetime | None = None) -> LiveState:
+def take_snapshot(configs: Sequence[SiteConfig], now: dt.datetime | None = None, skip_ssh: bool = False,
+                  progress: Progress | None = None) -> LiveState:
     """Collect the live state of every site from the APIs, with addresses of every running guest."""
     observations: list[ProxmoxObservation] = []
+    docker: list[DockerObservation] = []
     for cfg in configs:
-        observations.extend(collect_proxmox(load_declared(cfg), all_addresses=True))
+        site = load_declared(cfg)
+        observations.extend(collect_proxmox(site, all_addresses=True))
+        docker.extend(observe_docker(site, skip_ssh, progress))
     stamp = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    return LiveState(proxmox=tuple(observations), taken_at=stamp)
+    return LiveState(proxmox=tuple(observations), docker=tuple(docker), taken_at=stamp)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .bindings.governance import GovernanceBindings, load_governance
+from .bindings.placement import Placement
 from .config import SiteConfig
 from .errors import ConfigError, ExitCode, located
 from .model import Finding, Kind, Severity
@@ -185,10 +186,10 @@ class GovernanceResult:
         return exit_code_of(self.findings)
 
 
-def run_check(cfg: SiteConfig, include_all: bool = False) -> GovernanceResult:
+def run_check(cfg: SiteConfig, include_all: bool = False, placement: Placement | None = None) -> GovernanceResult:
     """`reconcile check --site X`: load the site's bindings, run every governance rule (reads files only)."""
     policy = load_policy(cfg)
-    bindings = load_governance(cfg)
+    bindings = load_governance(cfg, placement)
     ctx = build_context(bindings, policy)
     rule_findings = list(run_governance_rules(ctx))
     matrix = coverage(bindings, policy, rule_findings, include_all)
