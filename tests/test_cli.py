@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reconciler import cli as cli_module
+from reconciler.cli import base as cli_module
 
-DEMO_BINDINGS = Path(cli_module.__file__).parent / "demo" / "bindings"
-DEMO_LIVE = Path(cli_module.__file__).parent / "demo" / "live.json"
+DEMO_BINDINGS = Path(cli_module.__file__).parents[1] / "demo" / "bindings"
+DEMO_LIVE = Path(cli_module.__file__).parents[1] / "demo" / "live.json"
 
 
 def _site(folder: Path, name: str, body: str) -> Path:

@@ -1,7 +1,7 @@
-"""The `reconcile` command line: the only module that prints or exits.
+"""The Typer app, the options every command shares, the full run and `snapshot`, and `main()`.
 
 Every `ReconcileError` (and any unexpected exception) becomes one line on stderr and an exit code
-in exactly one place, `main()`.
+in exactly one place, `main()`. The other subcommands live in sibling modules and register on `app`.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from typing import Annotated
 import click
 import typer
 
-from . import engine
-from .collect.snapshot import dump_snapshot
-from .config import SiteConfig
-from .errors import ExitCode, ReconcileError
-from .fileio import atomic_write
-from .render.json_report import render_json
-from .render.table import render_table, summary_line
-from .sites import load_sites
+from .. import engine
+from ..collect.snapshot import dump_snapshot
+from ..config import SiteConfig
+from ..errors import ExitCode, ReconcileError
+from ..fileio import atomic_write
+from ..render.json_report import render_json
+from ..render.table import render_table, summary_line
+from ..sites import load_sites
 
 log = logging.getLogger("reconciler")
 
@@ -75,7 +75,7 @@ class Options:
         cls.debug, cls.quiet, cls.sites_dir, cls.bindings = "--debug" in argv, False, None, None
 
 
-def _load(site: list[str] | None, sites_dir: Path | None, bindings: Path | None) -> list[SiteConfig]:
+def load_configs(site: list[str] | None, sites_dir: Path | None, bindings: Path | None) -> list[SiteConfig]:
     """The selected site configurations; a subcommand's own folder options win over the global ones."""
     return load_sites(site or [], sites_dir or Options.sites_dir, bindings or Options.bindings)
 
@@ -100,12 +100,12 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-def _warn(message: str) -> None:
+def warn(message: str) -> None:
     if not Options.quiet:
         typer.echo(f"reconcile: warning: {message}", err=True)
 
 
-def _warn_insecure(configs: list[SiteConfig]) -> None:
+def warn_insecure(configs: list[SiteConfig]) -> None:
     for cfg in configs:
         for host in cfg.proxmox:
             if not host.verify_tls and not host.fingerprint:
@@ -115,11 +115,11 @@ def _warn_insecure(configs: list[SiteConfig]) -> None:
                            "set ca_file or fingerprint instead", err=True)
 
 
-def _use_color() -> bool:
+def use_color() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def _progress() -> Callable[[int, int], None] | None:
+def progress_printer() -> Callable[[int, int], None] | None:
     """Docker hosts done / total on stderr, only when stderr is a terminal (never in cron mail or pipes)."""
     if Options.quiet or not sys.stderr.isatty():
         return None
@@ -132,7 +132,20 @@ def _progress() -> Callable[[int, int], None] | None:
     return show
 
 
-def _protected(configs: list[SiteConfig]) -> list[Path]:
+def emit(text: str, output: Path | None, configs: list[SiteConfig], summary: str,
+         quiet_shows_summary: bool = True) -> None:
+    """Print `text`, or write it atomically to `output` and print the summary line instead."""
+    if output is not None:
+        atomic_write(output, text, protected_paths(configs))
+        if not Options.quiet:
+            typer.echo(summary)
+    elif Options.quiet and quiet_shows_summary:
+        typer.echo(summary)
+    else:
+        typer.echo(text, nl=False)
+
+
+def protected_paths(configs: list[SiteConfig]) -> list[Path]:
     return [path for cfg in configs for path in cfg.binding_paths.values()]
 
 
@@ -161,19 +174,12 @@ def run(
     Options.sites_dir, Options.bindings = sites_dir, bindings
     if ctx.invoked_subcommand is not None:
         return
-    configs = _load(site, sites_dir, bindings)
-    _warn_insecure(configs)
+    configs = load_configs(site, sites_dir, bindings)
+    warn_insecure(configs)
     parts = frozenset({only}) if only else engine.ALL_PARTS
-    report = engine.reconcile(configs, live_file=live, parts=parts, skip_ssh=skip_ssh, progress=_progress())
-    text = render_json(report) if fmt is Format.JSON else render_table(report, color=_use_color() and not output)
-    if output is not None:
-        atomic_write(output, text, _protected(configs))
-        if not Options.quiet:
-            typer.echo(summary_line(report))
-    elif Options.quiet and fmt is Format.TABLE:
-        typer.echo(summary_line(report))
-    else:
-        typer.echo(text, nl=False)
+    report = engine.reconcile(configs, live_file=live, parts=parts, skip_ssh=skip_ssh, progress=progress_printer())
+    text = render_json(report) if fmt is Format.JSON else render_table(report, color=use_color() and not output)
+    emit(text, output, configs, summary_line(report), quiet_shows_summary=fmt is Format.TABLE)
     for error in report.errors:
         typer.echo(f"reconcile: error: {error}", err=True)
     raise typer.Exit(int(report.exit_code))
@@ -187,8 +193,8 @@ def snapshot(
     bindings: BindingsOpt = None,
 ) -> None:
     """Save the normalized live state of the sites (no secrets) for offline runs with --live."""
-    configs = _load(site, sites_dir, bindings)
-    _warn_insecure(configs)
+    configs = load_configs(site, sites_dir, bindings)
+    warn_insecure(configs)
     without_api = [cfg.name for cfg in configs if not cfg.proxmox]
     if without_api:
         raise ReconcileError(f"site {', '.join(without_api)}: no proxmox: hosts configured, nothing to snapshot")
@@ -201,10 +207,10 @@ def snapshot(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        atomic_write(output, text, _protected(configs))
+        atomic_write(output, text, protected_paths(configs))
         failed = [o.proxmox_host for o in state.proxmox if not o.listed]
         if failed:
-            _warn(f"snapshot written without: {', '.join(failed)} (could not be observed)")
+            warn(f"snapshot written without: {', '.join(failed)} (could not be observed)")
 
 
 def _fail(message: str) -> int:

@@ -1,0 +1,12 @@
+"""The `reconcile` command line: the only package that prints or exits.
+
+`app` (base.py) holds the shared options, the full run, `snapshot` and `main()`; each further subcommand
+lives in its own module here and registers itself on `app` when imported below.
+"""
+
+from __future__ import annotations
+
+from . import governance as _governance  # noqa: F401  (registers check, coverage, parity)
+from .base import app, main
+
+__all__ = ["app", "main"]
