@@ -73,6 +73,9 @@ class Options:
     @classmethod
     def reset(cls, argv: list[str]) -> None:
         cls.debug, cls.quiet, cls.sites_dir, cls.bindings = "--debug" in argv, False, None, None
+        for handler in [h for h in log.handlers if getattr(h, "reconcile_debug", False)]:
+            log.removeHandler(handler)  # an earlier in-process run's --debug must not leak into this one
+        log.setLevel(logging.NOTSET)
 
 
 def load_configs(site: list[str] | None, sites_dir: Path | None, bindings: Path | None) -> list[SiteConfig]:
@@ -89,6 +92,17 @@ BindingsOpt = Annotated[Path | None, typer.Option(
     "--bindings", help="Override the bindings root [env RECONCILE_BINDINGS].",
     envvar="RECONCILE_BINDINGS", show_envvar=False)]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write here (atomically) instead of stdout.")]
+
+
+def _debug_log_to_stderr() -> None:
+    """Our own handler on the package logger (basicConfig is a no-op when the root logger has handlers)."""
+    for handler in [h for h in log.handlers if getattr(h, "reconcile_debug", False)]:
+        log.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("reconcile: debug: %(name)s: %(message)s"))
+    handler.reconcile_debug = True  # type: ignore[attr-defined]
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
 
 
 def _version(value: bool) -> None:
@@ -170,7 +184,7 @@ def run(
     Options.debug = Options.debug or debug
     Options.quiet = Options.quiet or quiet
     if Options.debug:
-        logging.basicConfig(level=logging.DEBUG, format="reconcile: debug: %(name)s: %(message)s", stream=sys.stderr)
+        _debug_log_to_stderr()
     Options.sites_dir, Options.bindings = sites_dir, bindings
     if ctx.invoked_subcommand is not None:
         return
