@@ -22,7 +22,7 @@ from .collect.docker import Progress, collect_docker, failed, skipped
 from .collect.proxmox import FATAL_REASONS, DetailPlan, collect_host
 from .collect.snapshot import load_snapshot
 from .config import SiteConfig
-from .errors import ExitCode
+from .errors import ConfigError, ExitCode
 from .model import (
     EXPECTED_LIVE,
     Declared,
@@ -290,8 +290,12 @@ def take_snapshot(configs: Sequence[SiteConfig], now: dt.datetime | None = None,
     """Collect the live state of every site from the APIs, with addresses of every running guest."""
     observations: list[ProxmoxObservation] = []
     docker: list[DockerObservation] = []
-    for cfg in configs:
-        site = load_declared(cfg)
+    sites = [load_declared(cfg) for cfg in configs]
+    empty = [site.site for site in sites if not site.config.proxmox and not (site.docker.targets and not skip_ssh)]
+    if empty:
+        raise ConfigError(f"site {', '.join(empty)}: no proxmox: hosts and no docker hosts to observe, "
+                          "nothing to snapshot")
+    for site in sites:
         observations.extend(collect_proxmox(site, all_addresses=True))
         docker.extend(observe_docker(site, skip_ssh, progress))
     stamp = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z")

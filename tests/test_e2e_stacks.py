@@ -229,3 +229,21 @@ def test_debug_explains_docker_membership(cli, sshd_factory, tmp_path: Path) -> 
     result = cli("--sites-dir", sites, "--site", "lab", "--only", "stacks", "--debug")
     assert re.search(r"docker host apps: .*vm\.lifecycle\.yaml:\d+", result.err), result.err
     assert f"endpoint apps: {apps.user}@127.0.0.1:{apps.port}" in result.err
+
+
+def test_snapshot_of_docker_hosts_round_trips(cli, sshd_factory, tmp_path: Path) -> None:
+    apps, media = sshd_factory(), sshd_factory()
+    configure(apps, CLEAN_APPS)
+    media.configure(ls="[]\n", ps="")  # jellyfin is gone: missing stack and missing container
+    sites, _ = write_estate(tmp_path, apps, media)
+    live_code, live = run(cli, sites)
+    snapshot = tmp_path / "live.json"
+    taken = cli("--sites-dir", sites, "snapshot", "--site", "lab", "-o", snapshot)
+    assert taken.code == 0, taken.err
+    assert [t for t in json.loads(snapshot.read_text())["docker"] if t["observed"]] != []
+    apps.stop()
+    media.stop()  # offline from here: the snapshot must be enough
+    offline_code, offline = run(cli, sites, "--live", str(snapshot))
+    assert (offline_code, [f["id"] for f in offline["findings"]]) == (live_code, [f["id"] for f in live["findings"]])
+    assert {(f["kind"], f["subject"]["type"]) for f in offline["findings"]} == {("missing", "stack"),
+                                                                               ("missing", "container")}

@@ -205,14 +205,12 @@ def snapshot(
     output: OutputOpt = None,
     sites_dir: SitesDirOpt = None,
     bindings: BindingsOpt = None,
+    skip_ssh: Annotated[bool, typer.Option("--skip-ssh", help="Leave the docker hosts out.")] = False,
 ) -> None:
     """Save the normalized live state of the sites (no secrets) for offline runs with --live."""
     configs = load_configs(site, sites_dir, bindings)
     warn_insecure(configs)
-    without_api = [cfg.name for cfg in configs if not cfg.proxmox]
-    if without_api:
-        raise ReconcileError(f"site {', '.join(without_api)}: no proxmox: hosts configured, nothing to snapshot")
-    state = engine.take_snapshot(configs)
+    state = engine.take_snapshot(configs, skip_ssh=skip_ssh, progress=progress_printer())
     errors = [e for cfg in configs for e in engine.fatal_errors(
         cfg.name, [o.status for o in state.proxmox if o.site == cfg.name and o.status])]
     if errors:
@@ -223,6 +221,7 @@ def snapshot(
     else:
         atomic_write(output, text, protected_paths(configs))
         failed = [o.proxmox_host for o in state.proxmox if not o.listed]
+        failed += [f"docker host {o.target}" for o in state.docker if not o.observed and not skip_ssh]
         if failed:
             warn(f"snapshot written without: {', '.join(failed)} (could not be observed)")
 
