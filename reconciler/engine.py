@@ -290,6 +290,10 @@ def take_snapshot(configs: Sequence[SiteConfig], now: dt.datetime | None = None,
     """Collect the live state of every site from the APIs, with addresses of every running guest."""
     observations: list[ProxmoxObservation] = []
     docker: list[DockerObservation] = []
+    offline = [cfg.name for cfg in configs if cfg.live_snapshot is not None]
+    if offline:
+        # such a site is offline by declaration (the demo among them): its hosts are never contacted
+        raise ConfigError(f"site {', '.join(offline)}: reads its live state from live_snapshot, nothing to snapshot")
     sites = [load_declared(cfg) for cfg in configs]
     empty = [site.site for site in sites if not site.config.proxmox and not (site.docker.targets and not skip_ssh)]
     if empty:

@@ -247,3 +247,14 @@ def test_snapshot_of_docker_hosts_round_trips(cli, sshd_factory, tmp_path: Path)
     assert (offline_code, [f["id"] for f in offline["findings"]]) == (live_code, [f["id"] for f in live["findings"]])
     assert {(f["kind"], f["subject"]["type"]) for f in offline["findings"]} == {("missing", "stack"),
                                                                                ("missing", "container")}
+
+
+def test_snapshot_refuses_an_offline_site_and_contacts_nobody(cli, monkeypatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"network use attempted: {args!r}")
+
+    monkeypatch.setattr("socket.socket.connect", refuse)
+    result = cli("snapshot", "--site", "demo")
+    assert result.code == 2
+    assert result.err.strip() == ("reconcile: error: site demo: reads its live state from live_snapshot, "
+                                  "nothing to snapshot")
