@@ -5,14 +5,18 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .errors import ConfigError, ReconcileError
 
 
-def atomic_write(path: Path, text: str, protected: Iterable[Path] = ()) -> None:
-    """Write via a temp file in the same folder + rename: a killed run leaves the old file intact."""
+def atomic_write(path: Path, text: str, protected: Iterable[Path] = (),
+                 before_rename: Callable[[Path], None] | None = None) -> None:
+    """Write via a temp file in the same folder + rename: a killed run leaves the old file intact.
+
+    `before_rename(target)` runs once the temp file is complete (tests use it to kill a run mid-write).
+    """
     target = path.resolve()
     if any(target == p.resolve() for p in protected):
         raise ConfigError(f"{path}: refusing to write over a binding file (the reconciler is read-only)")
@@ -29,6 +33,8 @@ def atomic_write(path: Path, text: str, protected: Iterable[Path] = ()) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
+        if before_rename is not None:
+            before_rename(target)
         os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):

@@ -1,0 +1,231 @@
+"""`reconcile report` (the nightly run: marks, ignore file, several outputs, lock) and `reconcile ignore add`.
+
+Scheduling, the state folder and reading the outputs: docs/nightly.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .. import engine, governance
+from ..errors import ConfigError, ExitCode
+from ..nightly.ignore import DEFAULT_NAME, append_entry, entry_line, load_file, load_rules, parse_date
+from ..nightly.lock import Holder, RunLock
+from ..nightly.report import NightlyReport, build, render_nightly_json
+from ..nightly.state import (
+    Output,
+    OutputFormat,
+    StateDir,
+    parse_outputs,
+    pause_hook,
+    remove_stale_temps,
+    write_outputs,
+)
+from ..render.html import render_html
+from ..render.markdown import render_markdown
+from ..render.prometheus import render_prometheus
+from ..render.table import _VERDICT
+from .base import (
+    BindingsOpt,
+    Options,
+    SiteOpt,
+    SitesDirOpt,
+    app,
+    load_configs,
+    progress_printer,
+    protected_paths,
+    warn,
+    warn_insecure,
+)
+
+log = logging.getLogger(__name__)
+
+RENDERERS: dict[OutputFormat, Callable[[NightlyReport], str]] = {
+    OutputFormat.JSON: render_nightly_json, OutputFormat.MARKDOWN: render_markdown,
+    OutputFormat.PROMETHEUS: render_prometheus, OutputFormat.HTML: render_html,
+}
+
+StateDirOpt = Annotated[Path | None, typer.Option(
+    "--state-dir", metavar="DIR", envvar="RECONCILE_STATE_DIR", show_envvar=False,
+    help="Last report, history and lock [env RECONCILE_STATE_DIR; default $XDG_STATE_HOME/reconciler].")]
+IgnoreOpt = Annotated[Path | None, typer.Option(
+    "--ignore", metavar="FILE", help=f"Ignore file [default: {DEFAULT_NAME} in each bindings root].")]
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "reconciler"
+
+
+def parse_now(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--now {value!r}: not an ISO 8601 time (e.g. 2026-11-02T03:00:00Z)") from None
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+
+
+def final_code(code: ExitCode, exit_zero: bool) -> int:
+    """--exit-zero: drift (1) and unobserved (3) become 0; an error (2) stays, the job itself failed."""
+    return 0 if exit_zero and code in (ExitCode.DRIFT, ExitCode.UNOBSERVED) else int(code)
+
+
+def nightly_summary(nightly: NightlyReport) -> str:
+    counts = nightly.counts()
+    code = nightly.exit_code
+    return (f"{', '.join(nightly.sites)}: {len(nightly.findings)} findings ({counts['new']} new, "
+            f"{counts['persisting']} persisting), {counts['resolved']} resolved, {counts['unobserved']} not observed, "
+            f"{counts['ignored']} ignored — exit {int(code)} ({_VERDICT[code]})")
+
+
+@app.command()
+def report(
+    site: SiteOpt = None,  # type: ignore[assignment]
+    state_dir: StateDirOpt = None,
+    output: Annotated[list[str] | None, typer.Option(
+        "--output", "-o", metavar="[FORMAT:]PATH",
+        help="Write the report here, atomically (repeatable). FORMAT: json, md, prom, html; "
+             "without it the extension decides. None: Markdown on stdout.")] = None,
+    exit_zero: Annotated[bool, typer.Option(
+        "--exit-zero", help="Exit 0 on drift or unobserved (for schedulers); errors still exit 2.")] = False,
+    wait: Annotated[float, typer.Option(
+        "--wait", metavar="SECONDS", min=0, help="Wait this long for a running report to finish.")] = 0.0,
+    keep: Annotated[int, typer.Option("--keep", metavar="N", min=0, help="Reports kept in the history.")] = 30,
+    ignore: IgnoreOpt = None,
+    live: Annotated[Path | None, typer.Option("--live", metavar="FILE",
+                                              help="Reconcile against this snapshot file, offline.")] = None,
+    skip_ssh: Annotated[bool, typer.Option(
+        "--skip-ssh", help="Do not SSH to docker hosts (their findings are carried as not observed).")] = False,
+    now: Annotated[str | None, typer.Option("--now", hidden=True, help="Pretend the run happens then.")] = None,
+    sites_dir: SitesDirOpt = None,
+    bindings: BindingsOpt = None,
+) -> None:
+    """The nightly report: guests, stacks and governance of the sites, marked new / persisting / resolved."""
+    outputs = parse_outputs(output or [])
+    configs = load_configs(site, sites_dir, bindings)
+    warn_insecure(configs)
+    state = StateDir(state_dir or default_state_dir())
+    state.ensure()
+    with RunLock(state.path, wait, on_wait=waiting_for(wait)) as lock:
+        if lock.stale is not None:
+            warn(f"took over a stale lock ({lock.stale.describe()}): that run died without finishing")
+        for leftover in state.remove_temps() + remove_stale_temps(o.path for o in outputs):
+            log.debug("removed %s, left by a run that was killed", leftover)
+        nightly = run_once(configs, state, ignore, live, skip_ssh, parse_now(now), keep)
+        texts = render_all(nightly, outputs)
+        hook = pause_hook()
+        write_outputs([(o, texts[o.format]) for o in outputs], protected_paths(configs), hook)
+        state.commit(texts[OutputFormat.JSON], nightly.generated_at, keep, hook)
+    tell(nightly, texts, outputs)
+    raise typer.Exit(final_code(nightly.exit_code, exit_zero))
+
+
+def waiting_for(wait: float) -> Callable[[Holder | None], None]:
+    def tell_waiting(holder: Holder | None) -> None:
+        if not Options.quiet:
+            who = holder.describe() if holder else "another run"
+            typer.echo(f"reconcile: waiting up to {wait:g} s for the running report ({who})", err=True)
+
+    return tell_waiting
+
+
+def run_once(configs: list[Any], state: StateDir, ignore: Path | None, live: Path | None, skip_ssh: bool,
+             now: dt.datetime | None, keep: int) -> NightlyReport:
+    previous = state.load_previous()
+    rules = load_rules(ignore, [cfg.bindings_root for cfg in configs])
+    started = time.monotonic()
+    report_ = engine.reconcile(configs, live_file=live, now=now, skip_ssh=skip_ssh, progress=progress_printer())
+    matrix = governance.run_coverage(configs)
+    return build(report_, matrix, previous, rules, state.history_points(keep), time.monotonic() - started)
+
+
+def render_all(nightly: NightlyReport, outputs: list[Output]) -> dict[OutputFormat, str]:
+    """Every format asked for, plus JSON (the state) and Markdown when it goes to stdout."""
+    wanted = {o.format for o in outputs} | {OutputFormat.JSON} | (set() if outputs else {OutputFormat.MARKDOWN})
+    return {fmt: RENDERERS[fmt](nightly) for fmt in wanted}
+
+
+def tell(nightly: NightlyReport, texts: dict[OutputFormat, str], outputs: list[Output]) -> None:
+    """Plain lines: the report or a summary on stdout; expired ignore entries and errors on stderr."""
+    if not outputs and not Options.quiet:
+        typer.echo(texts[OutputFormat.MARKDOWN], nl=False)
+    elif not Options.quiet or not outputs:
+        typer.echo(nightly_summary(nightly))
+    for entry in nightly.expired:
+        warn(f"{entry.where}: ignore entry '{entry.text}' expired on {entry.expires}; it no longer ignores anything")
+    for error in nightly.report.errors:
+        typer.echo(f"reconcile: error: {error}", err=True)
+
+
+# ── reconcile ignore add ─────────────────────────────────────────────────────
+
+ignore_app = typer.Typer(name="ignore", help="Manage the ignore file (.reconcileignore, docs/nightly.md).",
+                         no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                         rich_markup_mode=None)
+app.add_typer(ignore_app, name="ignore")
+
+
+def find_in_report(path: Path, finding_id: str) -> dict[str, Any]:
+    """The finding with this id (or unique id prefix) in a JSON report: reported, ignored or not observed."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the report: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a reconcile JSON report")
+    candidates = [f for group in ("findings", "ignored", "unobserved") for f in data.get(group) or []
+                  if isinstance(f, dict) and str(f.get("id", "")).startswith(finding_id)]
+    matches = list({f["id"]: f for f in candidates}.values())
+    if not finding_id or not matches:
+        raise ConfigError(f"{path}: no finding with id {finding_id!r}")
+    if len(matches) > 1:
+        raise ConfigError(f"{path}: id {finding_id!r} is ambiguous ({', '.join(f['id'] for f in matches)})")
+    return matches[0]
+
+
+@ignore_app.command("add")
+def ignore_add(
+    from_report: Annotated[Path, typer.Option("--from-report", metavar="REPORT", help="A JSON report.")],
+    finding_id: Annotated[str, typer.Option("--id", metavar="ID", help="The finding's id (or a unique prefix).")],
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why it is ignored (kept in the file).")],
+    expires: Annotated[str | None, typer.Option("--expires", metavar="YYYY-MM-DD",
+                                                help="Last day the entry applies.")] = None,
+    pattern: Annotated[str | None, typer.Option(
+        "--pattern", help="Ignore more than this finding (must match its address), e.g. 'home/qemu/101/*'.")] = None,
+    ignore: IgnoreOpt = None,
+    sites_dir: SitesDirOpt = None,
+    bindings: BindingsOpt = None,
+) -> None:
+    """Append an entry for one finding of a report to the ignore file; existing lines are left untouched."""
+    if not reason.strip():
+        raise ConfigError("--reason must not be empty: say why the finding is ignored")
+    finding = find_in_report(from_report, finding_id)
+    address = str(finding.get("address", ""))
+    chosen = pattern or address
+    if not fnmatch.fnmatchcase(address, chosen):
+        raise ConfigError(f"--pattern {chosen!r} does not match the finding's address {address}")
+    until = parse_date(expires, "--expires")
+    line = entry_line(chosen, reason, until)
+    configs = [] if ignore is not None else load_configs([finding["subject"]["site"]], sites_dir, bindings)
+    path = ignore or configs[0].bindings_root / DEFAULT_NAME
+    today = dt.datetime.now(dt.UTC).date()
+    if path.exists():
+        same = [e for e in load_file(path) if e.pattern == chosen and not e.negate and not e.expired(today)]
+        if same:
+            typer.echo(f"already ignored by {same[-1].where}: {same[-1].text}")
+            return
+    comment = f"{finding.get('kind')}: {finding.get('message')} (id {finding['id']}, {from_report.name}, added {today})"
+    number = append_entry(path, line, [" ".join(comment.split())], protected_paths(configs))
+    typer.echo(f"added {path}:{number}: {line}")

@@ -1,0 +1,173 @@
+"""The ignore file (`.reconcileignore`): findings the user knows about and has decided to live with, for now.
+
+One entry per line, matched against `Finding.address` (`site/type/handle/kind[/field]`):
+
+    # comment lines and blank lines are kept as they are
+    home/qemu/101/*
+    shop/stack/docker-host/*   expires: 2026-12-31   reason: disk swap planned in December
+    !home/qemu/101/missing
+
+- the first word is a shell-style pattern over the whole address (`*` also matches `/`, `?` one character,
+  `[...]` a set); a leading `!` re-includes what an earlier line ignored;
+- after it, optionally `expires: YYYY-MM-DD` (the entry applies through that day, UTC) and then
+  `reason: free text to the end of the line`;
+- the last entry that matches a finding decides (as in .gitignore); an expired entry matches nothing and
+  is itself reported, so a forgotten exception cannot hide a problem for ever.
+
+`append_entry` adds one line at the end and leaves every existing byte of the file as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError, located
+from ..fileio import atomic_write
+
+DEFAULT_NAME = ".reconcileignore"
+_TAIL = re.compile(r"^(?:expires:\s*(?P<expires>\S+))?\s*(?:reason:\s*(?P<reason>.*))?$")
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreEntry:
+    pattern: str  # without the leading "!"
+    negate: bool
+    file: str
+    line: int
+    expires: dt.date | None = None
+    reason: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    @property
+    def text(self) -> str:
+        return ("!" if self.negate else "") + self.pattern
+
+    def expired(self, today: dt.date) -> bool:
+        return self.expires is not None and today > self.expires
+
+    def matches(self, address: str) -> bool:
+        return fnmatch.fnmatchcase(address, self.pattern)
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreRules:
+    entries: tuple[IgnoreEntry, ...] = ()
+    files: tuple[str, ...] = ()  # the files read (shown in the report)
+
+    def expired(self, today: dt.date) -> list[IgnoreEntry]:
+        return [e for e in self.entries if e.expired(today)]
+
+    def match(self, address: str, today: dt.date) -> IgnoreEntry | None:
+        """The entry that ignores `address` today, or None (not ignored, or re-included by a `!` entry)."""
+        decided: IgnoreEntry | None = None
+        for entry in self.entries:
+            if not entry.expired(today) and entry.matches(address):
+                decided = entry
+        return None if decided is None or decided.negate else decided
+
+
+def parse_line(text: str, file: str, number: int) -> IgnoreEntry | None:
+    """One line → an entry (None for blank and comment lines); a malformed line is a ConfigError at file:line."""
+    words = text.strip().split(None, 1)
+    if not words or words[0].startswith("#"):
+        return None
+    word, tail = words[0], (words[1] if len(words) > 1 else "")
+    negate = word.startswith("!")
+    pattern = word[1:] if negate else word
+    where = located(file, number)
+    if not pattern:
+        raise ConfigError(f"{where}: '!' must be followed by a pattern")
+    match = _TAIL.match(tail.strip())
+    if match is None:
+        raise ConfigError(f"{where}: expected 'expires: YYYY-MM-DD' and/or 'reason: TEXT' after the pattern, "
+                          f"got {tail.strip()!r}")
+    reason = (match["reason"] or "").strip()
+    if re.search(r"(^|\s)expires:", reason):
+        raise ConfigError(f"{where}: 'expires:' must come before 'reason:' (the reason runs to the end of the line)")
+    return IgnoreEntry(pattern, negate, file, number, parse_date(match["expires"], where), reason)
+
+
+def parse_date(value: str | None, where: str) -> dt.date | None:
+    if value is None:
+        return None
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{where}: expires: {value!r} is not a date (YYYY-MM-DD)")
+
+
+def lines_of(text: str) -> list[str]:
+    """Lines as an editor numbers them (only \\n ends a line; a trailing \\r of CRLF is dropped)."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def read_text(path: Path) -> str:
+    """The file exactly as stored (newline="" keeps CRLF line ends, so appending preserves them)."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: ignore file is not UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ignore file: {exc.strerror or exc}") from None
+
+
+def load_file(path: Path) -> list[IgnoreEntry]:
+    entries = []
+    for number, line in enumerate(lines_of(read_text(path)), 1):
+        entry = parse_line(line, str(path), number)
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def load_rules(explicit: Path | None, bindings_roots: Iterable[Path]) -> IgnoreRules:
+    """`--ignore FILE` (must exist), else every selected bindings root's `.reconcileignore` that exists."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}: ignore file not found")
+        paths = [explicit]
+    else:
+        roots = list(dict.fromkeys(root.resolve() for root in bindings_roots))
+        paths = [root / DEFAULT_NAME for root in roots if (root / DEFAULT_NAME).is_file()]
+    entries = [entry for path in paths for entry in load_file(path)]
+    return IgnoreRules(tuple(entries), tuple(str(p) for p in paths))
+
+
+def entry_line(pattern: str, reason: str, expires: dt.date | None) -> str:
+    """The text of a new entry (validated by parsing it back)."""
+    if not pattern or pattern.startswith("#") or any(c.isspace() for c in pattern):
+        raise ConfigError(f"ignore pattern {pattern!r} must be one word, without spaces, not starting with '#'")
+    reason = " ".join(reason.split())
+    parts = [pattern]
+    if expires is not None:
+        parts.append(f"expires: {expires.isoformat()}")
+    if reason:
+        parts.append(f"reason: {reason}")
+    line = "  ".join(parts)
+    parse_line(line, "the new entry", 1)  # what we append must read back as exactly this entry
+    return line
+
+
+def append_entry(path: Path, line: str, comment_lines: Sequence[str] = (), protected: Iterable[Path] = ()) -> int:
+    """Append `line` (after `# comment` lines) to the ignore file; existing bytes are kept unchanged.
+
+    Written atomically (a new file with the old content + the new lines, renamed over the old one), so a
+    crash never leaves half an entry. Returns the line number of the new entry.
+    """
+    old = read_text(path) if path.exists() else ""
+    newline = "\r\n" if "\r\n" in old else "\n"
+    added = [*(f"# {c}" for c in comment_lines), line]
+    prefix = "" if not old or old.endswith(("\n", "\r")) else newline
+    atomic_write(path, old + prefix + newline.join(added) + newline, protected)
+    return len(lines_of(old + prefix)) - 1 + len(added)

@@ -1,0 +1,156 @@
+"""What changed since the last run: each finding marked new, persisting, resolved or unobserved.
+
+Findings are matched by their stable id. A finding of last night that is absent tonight is `resolved` only
+when tonight's run could actually see its subject. When it could not — its Proxmox host, node, guest or docker
+host is `unknown` tonight, its source failed or was skipped, or its site was not part of this run — it is
+carried forward as `unobserved`, keeping its first-seen date, so it comes back as `persisting` (not `new`)
+once it can be seen again, and is never announced as fixed while nobody looked.
+
+Pure: previous-report entries (JSON dicts) + tonight's findings in, marks out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from ..model import Finding, Kind, SourceStatus
+from .ignore import IgnoreEntry
+
+Data = dict[str, Any]
+
+
+class Mark(StrEnum):
+    NEW = "new"
+    PERSISTING = "persisting"
+    RESOLVED = "resolved"
+    UNOBSERVED = "unobserved"
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    """One finding with its mark. `data` is its JSON shape (`finding_data`), also for carried-over ones."""
+
+    data: Data
+    mark: Mark
+    first_seen: str  # ISO stamp of the run that first reported it
+    last_seen: str  # ISO stamp of the last run that reported it
+    finding: Finding | None = None  # None for resolved / unobserved (known only from the previous report)
+    ignored_by: IgnoreEntry | None = None
+    why_unobserved: str | None = None
+
+    @property
+    def id(self) -> str:
+        return str(self.data["id"])
+
+    @property
+    def site(self) -> str:
+        return str(self.data["subject"]["site"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.data["kind"])
+
+
+@dataclass(frozen=True, slots=True)
+class Blind:
+    """What tonight's run could not see: subjects of `unknown` findings and failed sources, with the reason."""
+
+    sites: frozenset[str]
+    proxmox_hosts: Mapping[str, str]  # host (or one of its nodes) unobserved → reason
+    guests: Mapping[tuple[str, int, str | None], str]  # (host, vmid, field or None for the whole guest) → reason
+    docker_hosts: Mapping[str, str]
+    stacks: Mapping[tuple[str, str], str]  # (docker host, stack) → reason
+
+    def reason_for(self, data: Data) -> str | None:
+        """Why the subject of a previous finding was not observed tonight (None: it was observed)."""
+        subject = data.get("subject") or {}
+        site, host, vmid = subject.get("site"), subject.get("proxmox_host"), subject.get("vmid")
+        target = subject.get("target")
+        if site not in self.sites:
+            return f"site {site} was not part of this run"
+        if host and host in self.proxmox_hosts:
+            return self.proxmox_hosts[host]
+        if host and vmid is not None:
+            for key in ((host, vmid, None), (host, vmid, data.get("field"))):
+                if key in self.guests:
+                    return self.guests[key]
+        if target and target in self.docker_hosts:
+            return self.docker_hosts[target]
+        if target and subject.get("type") == "stack" and (target, subject.get("name")) in self.stacks:
+            return self.stacks[(target, subject["name"])]
+        return None
+
+
+def blind_spots(sites: Iterable[str], findings: Iterable[Finding], sources: Iterable[SourceStatus]) -> Blind:
+    hosts: dict[str, str] = {}
+    guests: dict[tuple[str, int, str | None], str] = {}
+    docker: dict[str, str] = {}
+    stacks: dict[tuple[str, str], str] = {}
+    for finding in findings:
+        if finding.kind is not Kind.UNKNOWN:
+            continue
+        subject, why = finding.subject, f"unknown tonight: {finding.reason or 'not observed'}"
+        if subject.type == "host" and subject.proxmox_host:
+            # a node-level gap: which guests sat on that node is unknowable tonight, so the whole host counts
+            hosts.setdefault(subject.proxmox_host, why)
+        elif subject.type == "host" and subject.target:
+            docker.setdefault(subject.target, why)
+        elif subject.proxmox_host and subject.vmid is not None:
+            guests.setdefault((subject.proxmox_host, subject.vmid, finding.field), why)
+        elif subject.type == "stack" and subject.target and subject.name:
+            stacks.setdefault((subject.target, subject.name), why)
+    for source in sources:
+        if source.status in ("failed", "skipped"):
+            kind, _, name = source.name.partition(":")
+            why = f"source {source.name} {source.status}" + (f": {source.reason.value}" if source.reason else "")
+            (hosts if kind == "proxmox" else docker).setdefault(name, why)
+    return Blind(frozenset(sites), hosts, guests, docker, stacks)
+
+
+def previous_entries(previous: Data | None) -> dict[str, Data]:
+    """Every finding the previous report knew about (reported, ignored or carried unobserved), by id."""
+    if not previous:
+        return {}
+    stamp = str(previous.get("generated_at", ""))
+    entries: dict[str, Data] = {}
+    for group in ("unobserved", "ignored", "findings"):  # later groups win: a reported finding is the truth
+        for item in previous.get(group) or []:
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                entries[item["id"]] = {"first_seen": stamp, "last_seen": stamp, **item}
+    return entries
+
+
+def mark_current(data: Data, finding: Finding, before: Mapping[str, Data], now: str,
+                 ignored_by: IgnoreEntry | None) -> Tracked:
+    prior = before.get(finding.id)
+    if prior is None:
+        return Tracked(data, Mark.NEW, now, now, finding, ignored_by)
+    return Tracked(data, Mark.PERSISTING, str(prior["first_seen"]), now, finding, ignored_by)
+
+
+def mark_absent(before: Mapping[str, Data], present: set[str], blind: Blind) -> tuple[list[Tracked], list[Tracked]]:
+    """Previous findings not reported tonight → (resolved, unobserved)."""
+    resolved, unobserved = [], []
+    for key, prior in before.items():
+        if key in present:
+            continue
+        data = {k: v for k, v in prior.items() if k not in _MARK_FIELDS}
+        first, last = str(prior["first_seen"]), str(prior["last_seen"])
+        why = blind.reason_for(prior)
+        if why is None:
+            resolved.append(Tracked(data, Mark.RESOLVED, first, last))
+        else:
+            unobserved.append(Tracked(data, Mark.UNOBSERVED, first, last, why_unobserved=why))
+    return resolved, unobserved
+
+
+# fields the nightly report adds to a finding's JSON: stripped when a previous entry is carried over
+_MARK_FIELDS = frozenset({"mark", "first_seen", "last_seen", "ignored_by", "unobserved_reason"})
+
+
+def sort_tracked(items: Sequence[Tracked], kind_order: Sequence[str]) -> list[Tracked]:
+    order = {kind: i for i, kind in enumerate(kind_order)}
+    return sorted(items, key=lambda t: (t.site, order.get(t.kind, 99), str(t.data.get("address", "")), t.id))
