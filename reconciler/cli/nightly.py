@@ -34,7 +34,7 @@ from ..nightly.state import (
 from ..render.html import render_html
 from ..render.markdown import render_markdown
 from ..render.prometheus import render_prometheus
-from ..render.table import _VERDICT
+from ..render.table import VERDICT
 from .base import (
     BindingsOpt,
     Options,
@@ -87,7 +87,7 @@ def nightly_summary(nightly: NightlyReport) -> str:
     code = nightly.exit_code
     return (f"{', '.join(nightly.sites)}: {len(nightly.findings)} findings ({counts['new']} new, "
             f"{counts['persisting']} persisting), {counts['resolved']} resolved, {counts['unobserved']} not observed, "
-            f"{counts['ignored']} ignored — exit {int(code)} ({_VERDICT[code]})")
+            f"{counts['ignored']} ignored — exit {int(code)} ({VERDICT[code]})")
 
 
 @app.command()

@@ -16,7 +16,7 @@ from ..governance import SURFACE_LABELS, Cell
 from ..nightly.marks import Mark, Tracked
 from ..nightly.report import HistoryPoint, NightlyReport
 from .markdown import SUMMARY_COLUMNS, day
-from .table import _VERDICT
+from .table import VERDICT
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;
@@ -117,7 +117,7 @@ def header(nightly: NightlyReport) -> str:
     items = [
         f"generated {e(nightly.generated_at)} (previous run: {e(previous)})",
         f"sites: {e(', '.join(nightly.sites))}" + (f" (live from {e(live)})" if live else ""),
-        f'verdict: <span class="verdict v{code}">exit {code}, {e(_VERDICT[nightly.exit_code])}</span>',
+        f'verdict: <span class="verdict v{code}">exit {code}, {e(VERDICT[nightly.exit_code])}</span>',
         f"findings: {len(nightly.findings)} reported ({counts['new']} new, {counts['persisting']} persisting), "
         f"{counts['resolved']} resolved, {counts['unobserved']} not observed, {counts['ignored']} ignored",
     ]

@@ -16,7 +16,7 @@ from ..nightly.ignore import IgnoreEntry
 from ..nightly.marks import Mark, Tracked
 from ..nightly.report import KINDS, NightlyReport
 from .governance import coverage_markdown
-from .table import _VERDICT
+from .table import VERDICT
 
 SUMMARY_COLUMNS = (*KINDS, "new", "resolved", "ignored", "unobserved")
 
@@ -68,7 +68,7 @@ def header_lines(nightly: NightlyReport) -> list[str]:
         "",
         f"- generated: {nightly.generated_at} (previous run: {previous})",
         f"- sites: {', '.join(nightly.sites)}" + (f" (live from {live})" if live else ""),
-        f"- verdict: exit {int(code)}, {_VERDICT[code]}",
+        f"- verdict: exit {int(code)}, {VERDICT[code]}",
         f"- findings: {len(nightly.findings)} reported ({counts['new']} new, {counts['persisting']} persisting), "
         f"{counts['resolved']} resolved, {counts['unobserved']} not observed, {counts['ignored']} ignored",
     ]

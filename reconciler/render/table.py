@@ -12,7 +12,7 @@ _COLOURS = {
     Kind.INVALID: "35", Kind.SECURITY: "35", Kind.UNREGISTERED: "33", Kind.MISSING: "31",
     Kind.DRIFTED: "33", Kind.PARITY: "36", Kind.UNKNOWN: "34",
 }
-_VERDICT = {
+VERDICT = {
     ExitCode.OK: "in sync",
     ExitCode.DRIFT: "drift found",
     ExitCode.ERROR: "error",
@@ -74,4 +74,4 @@ def summary_line(report: Report) -> str:
     counts = ", ".join(f"{n} {kind}" for kind, n in report.summary().items() if n)
     code = report.exit_code
     sites = ", ".join(report.sites)
-    return f"{sites}: {counts or 'no findings'} — exit {int(code)} ({_VERDICT[code]})"
+    return f"{sites}: {counts or 'no findings'} — exit {int(code)} ({VERDICT[code]})"
