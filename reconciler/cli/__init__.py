@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import governance as _governance  # noqa: F401  (registers check, coverage, parity)
 from . import nightly as _nightly  # noqa: F401  (registers report, ignore add)
+from . import plan as _plan  # noqa: F401  (registers plan-vm)
 from .base import app, main
 
 __all__ = ["app", "main"]

@@ -1,0 +1,143 @@
+"""`infra.vm.profiles.yaml` → one `VmProfile` per profile, every value with its `file:line`.
+
+Public API (`reconcile plan-vm` imports it):
+
+- `load_vm_profiles(path, root, site) -> ProfilesFile`
+- `ProfilesFile.profiles` (name → `VmProfile`, file order), `.get(name)`, `.proxmox_host` (the file's
+  `defaults.proxmox_host`), `.problems` (`invalid` findings), `.shown`, `.present`.
+- `VmProfile` (frozen): name, template_vmid, cpu_cores, memory_mb, disk_gb, storage, ssh_user, qemu_agent,
+  description, source, field_lines; `.source_of(key)`.
+
+Layout of the user's file: `defaults:` (proxmox_host, storage, ci_user, ...) and `profiles:`, a mapping of
+profile name → `{description, provisioning: {template_vmid, cpu_cores, memory_mb, disk_gb, storage,
+ci_user, qemu_agent, ...}, bootstrap: ..., readiness: ...}`. `defaults` fill provisioning keys a profile
+does not set. `template_vmid` is written as a string ("9000") in the user's file; any integer-looking value
+is accepted. A value that is not a number (e.g. a `PENDING_*` placeholder) becomes an `invalid` finding
+and the field stays unset. A missing file is an empty, `present=False` result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BindingsError, located
+from ..model import Finding, Kind, Severity, SourceRef, Subject
+from ..yamlio import YMap, load_yaml_file
+from . import display_path
+
+RULE_ID = "bindings-vm-profiles"
+_INT_FIELDS = ("template_vmid", "cpu_cores", "memory_mb")
+
+
+@dataclass(frozen=True, slots=True)
+class VmProfile:
+    name: str
+    source: SourceRef  # the line of the profile's key
+    template_vmid: int | None = None
+    cpu_cores: int | None = None
+    memory_mb: int | None = None
+    disk_gb: float | None = None
+    storage: str | None = None
+    ssh_user: str | None = None  # cloud-init user (`ci_user`)
+    qemu_agent: bool | None = None
+    description: str | None = None
+    # line of each provisioning key (the profile's own, else the defaults' line)
+    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    def source_of(self, name: str) -> SourceRef:
+        return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))
+
+
+@dataclass(frozen=True, slots=True)
+class ProfilesFile:
+    profiles: Mapping[str, VmProfile] = field(default_factory=dict)
+    proxmox_host: str | None = None  # defaults.proxmox_host
+    problems: tuple[Finding, ...] = ()
+    shown: str = "ops/bindings/infra.vm.profiles.yaml"
+    present: bool = False
+
+    def get(self, name: str | None) -> VmProfile | None:
+        return self.profiles.get(name) if name else None
+
+
+def load_vm_profiles(path: Path, root: Path, site: str) -> ProfilesFile:
+    """Load the VM profiles; syntax errors raise BindingsError, bad values become `invalid` findings."""
+    shown = display_path(path, root)
+    if not path.exists():
+        return ProfilesFile(shown=shown, present=False)
+    data = load_yaml_file(path)
+    if data is None:
+        return ProfilesFile(shown=shown, present=True)
+    if not isinstance(data, YMap):
+        raise BindingsError(f"{path}: expected a YAML mapping with a 'profiles:' section")
+    raw_defaults = data.get("defaults")
+    defaults = raw_defaults if isinstance(raw_defaults, YMap) else YMap()
+    raw = data.get("profiles")
+    if raw is not None and not isinstance(raw, YMap):
+        raise BindingsError(f"{located(path, data.line_of('profiles'))}: 'profiles' must be a mapping")
+    problems: list[Finding] = []
+    profiles = {str(name): _profile(str(name), entry, raw.line_of(name), defaults, shown, site, problems)
+                for name, entry in (raw or {}).items()}
+    host = defaults.get("proxmox_host")
+    return ProfilesFile(profiles=profiles, proxmox_host=str(host) if host else None, problems=tuple(problems),
+                        shown=shown, present=True)
+
+
+def _profile(name: str, entry: Any, line: int, defaults: YMap, shown: str, site: str,
+             problems: list[Finding]) -> VmProfile:
+    entry = entry if isinstance(entry, YMap) else YMap(line=line)
+    provisioning = entry.get("provisioning") if isinstance(entry.get("provisioning"), YMap) else YMap()
+    merged = {**defaults, **provisioning}
+    lines = {str(k): defaults.line_of(k) for k in defaults} | {str(k): v for k, v in provisioning.key_lines.items()}
+
+    def problem(key: str, message: str) -> None:
+        subject = Subject(type="profile", site=site, target=shown, name=name)
+        problems.append(Finding(kind=Kind.INVALID, rule=RULE_ID, subject=subject, message=message, field=key,
+                                sources=(SourceRef(shown, lines.get(key, line)),), severity=Severity.ERROR,
+                                hint=f"write {key} as a plain number in profile '{name}'"))
+
+    numbers: dict[str, Any] = {}
+    for key in (*_INT_FIELDS, "disk_gb"):
+        value = merged.get(key)
+        if value is None or value == "":
+            numbers[key] = None
+            continue
+        number = _number(value)
+        if number is None or number <= 0 or (key in _INT_FIELDS and not number.is_integer()):
+            kind = "integer" if key in _INT_FIELDS else "number"
+            problem(key, f"profile '{name}': {key} {value!r} is not a positive {kind}")
+            numbers[key] = None
+            continue
+        numbers[key] = int(number) if key in _INT_FIELDS else float(number)
+    agent = merged.get("qemu_agent")
+    description = entry.get("description")
+    return VmProfile(
+        name=name, source=SourceRef(shown, line),
+        template_vmid=numbers["template_vmid"], cpu_cores=numbers["cpu_cores"], memory_mb=numbers["memory_mb"],
+        disk_gb=numbers["disk_gb"], storage=_text(merged.get("storage")), ssh_user=_text(merged.get("ci_user")),
+        qemu_agent=agent if isinstance(agent, bool) else None,
+        description=str(description) if description else None, field_lines=lines,
+    )
+
+
+def _number(value: Any) -> float | None:
+    """Integers, floats and digit strings ("9000"); booleans and placeholders are not numbers."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)

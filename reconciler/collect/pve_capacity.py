@@ -1,0 +1,123 @@
+"""Node and storage capacity of one Proxmox host, for `reconcile plan-vm` (read-only, one GET).
+
+`GET /cluster/resources` already carries, per node, its state, CPU count and memory (`maxcpu`,
+`maxmem`, `mem`) and, per node and storage, the storage's size and use (`maxdisk`, `disk`), its
+`content` types and whether it is `shared`. Those fields need Sys.Audit on the node and
+Datastore.Audit on the storage (PVEAuditor has both); without them PVE simply leaves them out, and
+the value stays None ("not observed"), never 0.
+
+`parse_capacity` is pure; `collect_capacity` is the only function here that does I/O, through the
+guarded GET-only `ProxmoxClient` of `collect.proxmox`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import ProxmoxHostConfig
+from ..model import Reason
+from .proxmox import ApiFailure, ProxmoxClient
+from .pve_parse import GIB, MIB
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCapacity:
+    node: str
+    status: str  # online | offline | unknown
+    cpus: int | None = None  # maxcpu: logical CPUs of the node
+    memory_total_mb: int | None = None  # maxmem
+    memory_used_mb: int | None = None  # mem (what the host uses now, guests included)
+
+    @property
+    def memory_free_mb(self) -> int | None:
+        if self.memory_total_mb is None or self.memory_used_mb is None:
+            return None
+        return self.memory_total_mb - self.memory_used_mb
+
+
+@dataclass(frozen=True, slots=True)
+class StorageCapacity:
+    node: str
+    storage: str
+    status: str  # available | unknown | ...
+    total_gb: float | None = None  # maxdisk
+    used_gb: float | None = None  # disk
+    content: tuple[str, ...] = ()  # images, rootdir, backup, iso, vztmpl, ...
+    shared: bool = False
+
+    @property
+    def free_gb(self) -> float | None:
+        if self.total_gb is None or self.used_gb is None:
+            return None
+        return round(self.total_gb - self.used_gb, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """What one Proxmox host said about its nodes and storage; `observed=False` with `detail` when it did not."""
+
+    proxmox_host: str
+    observed: bool
+    nodes: Mapping[str, NodeCapacity] = field(default_factory=dict)
+    storage: tuple[StorageCapacity, ...] = ()
+    reason: Reason | None = None
+    detail: str = ""
+
+    def storage_on(self, node: str, storage: str) -> StorageCapacity | None:
+        return next((s for s in self.storage if s.node == node and s.storage == storage), None)
+
+
+class CapacityShapeError(ValueError):
+    """/cluster/resources did not have the documented shape."""
+
+
+def parse_capacity(data: Any, proxmox_host: str) -> Capacity:
+    """`GET /cluster/resources` → node and storage capacity (guest entries are ignored here)."""
+    if not isinstance(data, list):
+        raise CapacityShapeError(f"/cluster/resources: expected a list, got {type(data).__name__}")
+    nodes: dict[str, NodeCapacity] = {}
+    storage: list[StorageCapacity] = []
+    for entry in data:
+        if not isinstance(entry, dict):
+            raise CapacityShapeError("/cluster/resources: an entry is not an object")
+        if entry.get("type") == "node" and isinstance(entry.get("node"), str):
+            nodes[entry["node"]] = NodeCapacity(
+                node=entry["node"], status=str(entry.get("status") or "unknown"), cpus=_int(entry.get("maxcpu")),
+                memory_total_mb=_mib(entry.get("maxmem")), memory_used_mb=_mib(entry.get("mem")))
+        elif entry.get("type") == "storage" and isinstance(entry.get("node"), str):
+            storage.append(StorageCapacity(
+                node=entry["node"], storage=str(entry.get("storage") or ""), status=str(entry.get("status") or
+                                                                                        "unknown"),
+                total_gb=_gib(entry.get("maxdisk")), used_gb=_gib(entry.get("disk")),
+                content=tuple(c.strip() for c in str(entry.get("content") or "").split(",") if c.strip()),
+                shared=entry.get("shared") in (1, "1", True)))
+    return Capacity(proxmox_host, True, nodes, tuple(storage))
+
+
+def collect_capacity(cfg: ProxmoxHostConfig) -> Capacity:
+    """Ask one Proxmox host for its capacity. Never raises for API trouble: it is in the result."""
+    try:
+        client = ProxmoxClient(cfg, cfg.token_secret())
+        return parse_capacity(client.get("cluster/resources"), cfg.name)
+    except ApiFailure as exc:
+        return Capacity(cfg.name, False, reason=exc.reason, detail=exc.detail)
+    except CapacityShapeError as exc:
+        return Capacity(cfg.name, False, reason=Reason.API_ERROR, detail=str(exc))
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)
+
+
+def _mib(value: Any) -> int | None:
+    number = _int(value)
+    return None if number is None else number // MIB
+
+
+def _gib(value: Any) -> float | None:
+    number = _int(value)
+    return None if number is None else round(number / GIB, 2)
