@@ -190,7 +190,7 @@ def _endpoint(cfg: SiteConfig, target: ComposeTarget, ssh: SshTargetsFile) -> Do
     if alias:
         host = alias.get("hostname", host)
         user = alias.get("user", user)
-        if "port" in alias and str(alias["port"]).isdigit():
+        if "port" in alias and str(alias["port"]).isascii() and str(alias["port"]).isdigit():
             port = int(alias["port"])
         files = alias.get("identityfile")
         if files:
@@ -284,7 +284,7 @@ def _security(ssh: SshTargetsFile, members: list[ComposeTarget], site: str) -> F
     hosts = ", ".join(sorted(covered))
     return Finding(
         kind=Kind.SECURITY, rule=SECURITY_RULE_ID,
-        subject=Subject(type="binding", site=site, target=ssh.shown, name="strict_host_key_checking"),
+        subject=Subject(type="binding", site=site, target=ssh.shown, name=None),
         field="strict_host_key_checking", declared="no", live="enforced", severity=Severity.WARNING,
         sources=ssh.insecure_sources,
         message=f"{ssh.shown} turns host key checking off (strict_host_key_checking: \"no\") for "
