@@ -15,7 +15,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-from ..model import DeclaredStack, DockerObservation, Gap, LiveStack, Reason, Subject
+from ..model import EXPECTED_LIVE, DeclaredGuest, DeclaredStack, DockerObservation, Gap, LiveStack, Reason, Subject
 from . import RuleContext
 
 
@@ -34,6 +34,7 @@ class HostView:
     declared: tuple[DeclaredStack, ...]
     matches: tuple[StackMatch, ...] = ()  # only for observed hosts
     unclaimed: tuple[LiveStack, ...] = ()  # live stacks no declaration claims (observed hosts)
+    guests: tuple[DeclaredGuest, ...] = ()  # declared guests expected live whose ssh_target is this host
 
     @property
     def observed(self) -> bool:
@@ -48,27 +49,42 @@ _last: tuple[RuleContext | None, tuple[HostView, ...]] = (None, ())
 
 
 def host_views(ctx: RuleContext) -> tuple[HostView, ...]:
-    """One view per docker host of the site (sorted by target); built once per context."""
+    """One view per docker host of the site (sorted by target); built once per context.
+
+    Stacks, observations and guests are grouped by host in one pass each: the cost grows with
+    hosts + stacks + guests, not with their product (benchmarks/core.py measures it).
+    """
     global _last
     cached_ctx, cached = _last
     if cached_ctx is ctx:
         return cached
-    views = tuple(_view(ctx, target) for target in sorted(ctx.scope.docker_targets))
+    stacks: dict[str, list[DeclaredStack]] = {}
+    for stack in ctx.declared.stacks:
+        stacks.setdefault(stack.target, []).append(stack)
+    observations: dict[str, DockerObservation] = {}
+    for obs in ctx.live.docker:
+        observations.setdefault(obs.target, obs)  # the first observation of a host wins
+    guests: dict[str, list[DeclaredGuest]] = {}
+    for guest in ctx.declared.guests:
+        if guest.ssh_target and guest.status in EXPECTED_LIVE:
+            guests.setdefault(guest.ssh_target, []).append(guest)
+    views = tuple(_view(target, tuple(stacks.get(target, ())), observations.get(target),
+                        tuple(guests.get(target, ())))
+                  for target in sorted(ctx.scope.docker_targets))
     _last = (ctx, views)
     return views
 
 
-def _view(ctx: RuleContext, target: str) -> HostView:
-    declared = tuple(s for s in ctx.declared.stacks if s.target == target)
-    obs = next((o for o in ctx.live.docker if o.target == target), None)
+def _view(target: str, declared: tuple[DeclaredStack, ...], obs: DockerObservation | None,
+          guests: tuple[DeclaredGuest, ...]) -> HostView:
     if obs is None:
         gap = Gap("docker_host", Reason.SKIPPED, "docker hosts were not collected in this run", target=target)
-        return HostView(target, None, gap, declared)
+        return HostView(target, None, gap, declared, guests=guests)
     if not obs.observed:
         gap = obs.gap or Gap("docker_host", Reason.SSH_ERROR, "not observed", target=target)
-        return HostView(target, obs, gap, declared)
+        return HostView(target, obs, gap, declared, guests=guests)
     matches, unclaimed = _match(declared, obs)
-    return HostView(target, obs, None, declared, matches, unclaimed)
+    return HostView(target, obs, None, declared, matches, unclaimed, guests)
 
 
 def _match(declared: tuple[DeclaredStack, ...], obs: DockerObservation) -> tuple[tuple[StackMatch, ...], tuple]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 
-from ..model import EXPECTED_LIVE, DeclaredGuest, DeclaredStack, Finding, Kind, LiveStack, Severity
+from ..model import DeclaredGuest, DeclaredStack, Finding, Kind, LiveStack, Severity
 from . import RuleContext
 from ._stacks import HostView, expand_path, host_views, live_dirs, stack_subject
 
@@ -73,7 +73,7 @@ def _compare(ctx: RuleContext, view: HostView, stack: DeclaredStack, live: LiveS
 
 
 def _lifecycle(ctx: RuleContext, view: HostView) -> Iterator[Finding]:
-    guests = [g for g in ctx.declared.guests if g.ssh_target == view.target and g.status in EXPECTED_LIVE]
+    guests = view.guests  # declared guests expected live whose ssh_target is this host
     if not guests:
         return
     compose = {s.name: s for s in view.declared}

@@ -722,6 +722,15 @@ class FakePVE:
             if kind == "lxc" and tail == ["interfaces"] and (estate.major, _minor(estate.version)) >= (8, 1):
                 self._require(f"/vms/{vmid}", "VM.Audit")
                 return self._lxc_interfaces(self._guest_on(name, kind, vmid))
+            # what other clients ask for (the ansible inventory plugin with want_facts, benchmarks/peer.py)
+            if tail == ["status", "current"]:
+                self._require(f"/vms/{vmid}", "VM.Audit")
+                return self._status_current(self._guest_on(name, kind, vmid))
+            if tail == ["snapshot"]:
+                self._require(f"/vms/{vmid}", "VM.Audit")
+                guest = self._guest_on(name, kind, vmid)
+                return [{"name": "current", "description": "You are here!", "running": int(guest.running),
+                         "digest": hashlib.sha1(f"{guest.vmid}".encode()).hexdigest()}]
         raise _Reply(501, f"Method 'GET /nodes/{name}/{'/'.join(rest)}' not implemented")
 
     def _require(self, path: str, *privs: str) -> None:
@@ -850,6 +859,24 @@ class FakePVE:
         if g.type == "lxc":
             entry.update({"type": "lxc", "maxswap": 512 * MIB, "swap": 0})
         return entry
+
+    def _status_current(self, g: Guest) -> dict[str, Any]:
+        running = g.running
+        status: dict[str, Any] = {
+            "vmid": g.vmid, "name": g.name, "status": g.status, "cpus": g.maxcpu, "maxmem": g.maxmem,
+            "mem": g.maxmem // 3 if running else 0, "maxdisk": g.maxdisk, "disk": 0, "cpu": 0.0312 if running else 0,
+            "uptime": 86400 if running else 0, "netin": 0, "netout": 0, "diskread": 0, "diskwrite": 0,
+            "ha": {"managed": 0},
+        }
+        if running:
+            status["pid"] = 1000 + g.vmid
+        if g.template:
+            status["template"] = 1
+        if g.type == "lxc":
+            status.update({"type": "lxc", "maxswap": 512 * MIB, "swap": 0})
+        else:
+            status.update({"qmpstatus": g.status, "agent": int(g.agent != "not_configured")})
+        return status
 
     def _config(self, g: Guest) -> dict[str, Any]:
         disk_gb = max(1, g.maxdisk // GIB)

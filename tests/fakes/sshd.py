@@ -58,10 +58,10 @@ PermitRootLogin prohibit-password
 AllowTcpForwarding no
 X11Forwarding no
 PrintMotd no
-SetEnv PATH={bin}:/usr/bin:/bin FAKE_DOCKER_DIR={ctl}
+SetEnv PATH={bin}:/usr/bin:/bin FAKE_DOCKER_DIR={ctl}{extra_env}
 ForceCommand {dir}/wrapper
 LogLevel VERBOSE
-"""
+{extra_config}"""
 
 
 def sshd_available() -> bool:
@@ -163,8 +163,14 @@ class SshServer:
             self.pid = 0
 
 
-def start_sshd(base: Path, attempts: int = 5) -> SshServer:
-    """Start one sshd under `base` (a fresh folder); raises RuntimeError when it does not come up."""
+def start_sshd(base: Path, attempts: int = 5, extra_env: dict[str, str] | None = None,
+               extra_config: str = "") -> SshServer:
+    """Start one sshd under `base` (a fresh folder); raises RuntimeError when it does not come up.
+
+    For the benchmarks (one sshd standing for many hosts): `extra_env` adds variables to every session
+    (`SetEnv`; SHLVL=1 makes bash, the login shell running each command, skip ~/.bashrc, which sshd
+    sessions otherwise source), `extra_config` adds sshd_config lines (e.g. "MaxStartups 100").
+    """
     base.mkdir(parents=True, exist_ok=True)
     for sub in ("bin", "ctl"):
         (base / sub).mkdir(exist_ok=True)
@@ -183,7 +189,9 @@ def start_sshd(base: Path, attempts: int = 5) -> SshServer:
     for _ in range(attempts):
         port = free_port()
         config = base / "sshd_config"
-        config.write_text(_CONFIG.format(port=port, dir=base, bin=base / "bin", ctl=base / "ctl"))
+        extra = "".join(f" {key}={value}" for key, value in (extra_env or {}).items())
+        config.write_text(_CONFIG.format(port=port, dir=base, bin=base / "bin", ctl=base / "ctl", extra_env=extra,
+                                          extra_config=extra_config))
         check = subprocess.run([str(SSHD), "-t", "-f", str(config)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"sshd -t refused the test config: {check.stderr.strip()}")

@@ -1,0 +1,1 @@
+"""Benchmarks of the reconciler: run `benchmarks/run`; see docs/performance.md."""
