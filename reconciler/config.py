@@ -6,6 +6,7 @@ naming the file, line and key: a typo must not silently disable a check.
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from collections.abc import Callable, Mapping
@@ -17,6 +18,7 @@ from .errors import ConfigError, located
 from .yamlio import YMap, load_yaml_file
 
 T = TypeVar("T")
+MAX_TIMEOUT_S = 86400
 
 # Binding files and their default location relative to the bindings root.
 BINDING_FILES: dict[str, str] = {
@@ -141,7 +143,7 @@ class _Reader:
         self.path, self.data, self.context = path, data, context
         for key in data:
             if key not in allowed:
-                self.fail(key, f"unknown key '{key}'{self._suggest(key, allowed)}")
+                self.fail(key, f"unknown key {quoted(key)}{self._suggest(key, allowed)}")
 
     @staticmethod
     def _suggest(key: object, allowed: set[str]) -> str:
@@ -152,7 +154,7 @@ class _Reader:
 
     def fail(self, key: str, message: str) -> ConfigError:
         line = self.data.line_of(key) if isinstance(self.data, YMap) else None
-        where = f"{self.context}.{key}" if self.context else key
+        where = f"{self.context}.{shown(key)}" if self.context else shown(key)
         raise ConfigError(f"{located(self.path, line)}: {where}: {message}")
 
     def get(self, key: str, kind: type[T] | tuple[type, ...], default: Any = None, required: bool = False) -> Any:
@@ -172,14 +174,37 @@ class _Reader:
         return value
 
     def path_value(self, key: str, base: Path) -> Path | None:
-        value = self.get(key, str)
+        value = self.path_text(key)
         return resolve_path(value, base) if value else None
+
+    def path_text(self, key: str, required: bool = False) -> str | None:
+        value = self.get(key, str, required=required)
+        if value is not None and "\x00" in value:  # the OS refuses it, with a ValueError rather than an OSError
+            self.fail(key, "a path cannot contain a NUL character")
+        return value
 
     def positive(self, key: str, default: float, cast: Callable[[Any], Any] = float) -> Any:
         value = self.get(key, (int, float), default)
-        if value <= 0:
-            self.fail(key, f"must be greater than 0, got {value}")
+        if not (0 < value < math.inf):  # NaN and infinity too: they would reach socket timeouts
+            self.fail(key, f"must be a number greater than 0, got {value}")
         return cast(value)
+
+    def timeout(self, key: str, default: float) -> float:
+        value = self.positive(key, default)
+        if value > MAX_TIMEOUT_S:  # sockets refuse timeouts past the platform's time_t (about 300 years)
+            self.fail(key, f"must be at most {MAX_TIMEOUT_S} seconds (one day), got {value:g}")
+        return value
+
+
+def shown(key: object) -> str:
+    """A key as printed in an error: as written, unless that would break the one-line message."""
+    text = str(key)
+    return text if text.isprintable() else repr(text)
+
+
+def quoted(key: object) -> str:
+    text = str(key)
+    return f"'{text}'" if text.isprintable() else repr(text)
 
 
 def resolve_path(value: str, base: Path) -> Path:
@@ -203,7 +228,7 @@ def load_site(path: Path, bindings_override: Path | None = None) -> SiteConfig:
     if bindings_override is not None:
         root = bindings_override.resolve()
     else:
-        root = resolve_path(top.get("bindings_root", str, required=True), base)
+        root = resolve_path(top.path_text("bindings_root", required=True) or "", base)
     return SiteConfig(
         name=name,
         path=path,
@@ -225,7 +250,7 @@ def _binding_paths(top: _Reader, root: Path) -> dict[str, Path]:
     reader = _Reader(top.path, overrides, "bindings", set(BINDING_FILES)) if overrides else None
     paths = {}
     for key, default in BINDING_FILES.items():
-        custom = reader.get(key, str) if reader else None
+        custom = reader.path_text(key) if reader else None
         paths[key] = resolve_path(custom, root) if custom else root / default
     return paths
 
@@ -256,7 +281,7 @@ def _proxmox_hosts(path: Path, top: _Reader, base: Path) -> tuple[ProxmoxHostCon
             verify_tls=r.get("verify_tls", bool, True),
             ca_file=r.path_value("ca_file", base),
             fingerprint=fingerprint,
-            timeout_s=r.positive("timeout_s", 10.0),
+            timeout_s=r.timeout("timeout_s", 10.0),
             concurrency=r.positive("concurrency", 8, int),
             where=located(path, entry.line),
         ))
@@ -308,8 +333,8 @@ def _ssh_settings(path: Path, top: _Reader, base: Path) -> SshSettings:
     raw = r.get("overrides", dict, {})
     for target, entry in raw.items():
         if not isinstance(entry, YMap):
-            r.fail("overrides", f"entry '{target}' must be a mapping")
-        o = _Reader(path, entry, f"ssh.overrides.{target}", _OVERRIDE_KEYS)
+            r.fail("overrides", f"entry {quoted(target)} must be a mapping")
+        o = _Reader(path, entry, f"ssh.overrides.{shown(target)}", _OVERRIDE_KEYS)
         overrides[str(target)] = SshOverride(
             host=o.get("host", str),
             port=o.get("port", int),
@@ -323,8 +348,8 @@ def _ssh_settings(path: Path, top: _Reader, base: Path) -> SshSettings:
         use_agent=r.get("use_agent", bool, True),
         config_file=r.path_value("config_file", base),
         overrides=overrides,
-        connect_timeout_s=r.positive("connect_timeout_s", 10.0),
-        command_timeout_s=r.positive("command_timeout_s", 30.0),
+        connect_timeout_s=r.timeout("connect_timeout_s", 10.0),
+        command_timeout_s=r.timeout("command_timeout_s", 30.0),
         concurrency=r.positive("concurrency", 8, int),
         max_output_bytes=r.positive("max_output_bytes", 16 * 1024 * 1024, int),
     )

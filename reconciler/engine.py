@@ -9,7 +9,6 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -19,6 +18,7 @@ from .bindings.docker import DockerBindings, load_docker_bindings
 from .bindings.lifecycle import LifecycleFile, load_lifecycle
 from .bindings.placement import Placement, load_placement, site_scope
 from .collect.docker import Progress, collect_docker, failed, skipped
+from .collect.pool import worker_pool
 from .collect.proxmox import FATAL_REASONS, DetailPlan, collect_host
 from .collect.snapshot import load_snapshot
 from .config import SiteConfig
@@ -128,7 +128,7 @@ def collect_proxmox(site: DeclaredSite, all_addresses: bool = False) -> tuple[Pr
     if not hosts:
         return ()
     plans = site.detail_plan(all_addresses)
-    with ThreadPoolExecutor(max_workers=len(hosts), thread_name_prefix="pve") as pool:
+    with worker_pool(len(hosts), "pve") as pool:
         futures = [pool.submit(collect_host, cfg, site.site, plans.get(cfg.name, DetailPlan())) for cfg in hosts]
         return tuple(future.result() for future in futures)
 

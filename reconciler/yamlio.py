@@ -5,7 +5,8 @@ sequence a `YList` (a list that knows the line of each item), so findings can ci
 
 Bounds (documented in docs/security.md): files over `MAX_FILE_BYTES`, documents that expand to
 more than `MAX_NODES` nodes through aliases ("billion laughs"), nesting deeper than `MAX_DEPTH`,
-and bytes that are not UTF-8 are rejected with a one-line error naming the file (and line).
+integers of more than `MAX_NUMBER_DIGITS` digits and bytes that are not UTF-8 are rejected with a
+one-line error naming the file (and line).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from .errors import BindingsError, located
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
-MAX_NODES = 500_000
+MAX_NODES = 100_000  # real binding files have < 1,500 nodes; composing 100,000 takes ~1 s and ~70 MB
 MAX_DEPTH = 64
+MAX_NUMBER_DIGITS = 100  # no binding value is a larger integer; Python cannot even print one of 4,300+ digits
+_NUMBER_LIMIT = 10**MAX_NUMBER_DIGITS
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -82,7 +85,12 @@ def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
         size = path.stat().st_size
         if size > max_bytes:
             raise BindingsError(f"{path}: file is {size} bytes, larger than the {max_bytes}-byte limit")
-        data = path.read_bytes()
+        if not path.is_file():  # a FIFO blocks forever, /dev/zero never ends: only regular files are read
+            raise BindingsError(f"{path}: not a regular file, expected a YAML file")
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)  # the file may grow between stat() and read()
+        if len(data) > max_bytes:
+            raise BindingsError(f"{path}: file is larger than the {max_bytes}-byte limit")
     except BindingsError:
         raise
     except FileNotFoundError:
@@ -111,11 +119,12 @@ def load_yaml_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Any:
 def parse_yaml(text: str, path: Path | str) -> Any:
     """Parse YAML text (already decoded) into YMap/YList/scalars, or raise BindingsError."""
     try:
+        _prescan(text, path)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = located(path, mark.line + 1, mark.column + 1) if mark else str(path)
-        problem = exc.problem or exc.context or "invalid YAML"
+        problem = _one_line(exc.problem or exc.context or "invalid YAML")
         raise BindingsError(f"{where}: YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise BindingsError(f"{path}: YAML error: {_one_line(str(exc))}") from None
@@ -127,8 +136,49 @@ def parse_yaml(text: str, path: Path | str) -> Any:
     return _Builder(path).build(node)
 
 
+_OPENING = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSING = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+_LEAVES = (yaml.ScalarEvent, yaml.AliasEvent)
+
+
+def _prescan(text: str, path: Path | str) -> None:
+    """Bound nesting and node count on the event stream, before anything is composed.
+
+    Composing is where hostile input hurts: libyaml's composer recurses in C (a few hundred thousand
+    nested `[` crash the process) and builds a Python object per node (an 8 MiB file of 4 million
+    scalars takes gigabytes). The event stream needs constant memory and no recursion, so depth and
+    size are checked here and composing only ever sees a bounded document. Aliases count as one node
+    here; what they expand to is bounded by `_check_bounds`.
+    """
+    depth = nodes = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, _LEAVES):
+            nodes += 1
+        elif isinstance(event, _OPENING):
+            nodes += 1
+            depth += 1
+            if depth > MAX_DEPTH:
+                where = located(path, event.start_mark.line + 1, event.start_mark.column + 1)
+                raise BindingsError(f"{where}: YAML nesting is deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, _CLOSING):
+            depth -= 1
+        if nodes > MAX_NODES:
+            where = located(path, event.start_mark.line + 1)
+            raise BindingsError(f"{where}: document has more than {MAX_NODES} nodes; refusing to load")
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _scalar_problem(node: ScalarNode) -> str:
+    """Why PyYAML could not construct a scalar (its own errors here are bare Python exceptions)."""
+    value = str(node.value)
+    if sum(c.isdigit() for c in value) > MAX_NUMBER_DIGITS:
+        return f"number is too large (limit {MAX_NUMBER_DIGITS} digits)"
+    shown = _one_line(value)
+    shown = shown if len(shown) <= 40 else shown[:40] + "…"
+    return f"{shown!r} is not a valid {node.tag.rsplit(':', 1)[-1]}"
 
 
 def _check_bounds(root: Node, path: Path | str) -> None:
@@ -197,11 +247,16 @@ class _Builder:
                 result.append(self.build(item))
                 result.item_lines.append(item.start_mark.line + 1)
         else:
+            where = located(self.path, line, node.start_mark.column + 1)
             try:
                 result = self.scalars.construct_object(node, deep=True)
             except yaml.YAMLError as exc:
-                where = located(self.path, line, node.start_mark.column + 1)
                 raise BindingsError(f"{where}: {_one_line(str(getattr(exc, 'problem', exc)))}") from None
+            except (ValueError, ArithmeticError, IndexError):  # e.g. `!!int x`, an empty `!!int`, 5,000 digits
+                raise BindingsError(f"{where}: {_scalar_problem(node)}") from None
+            if isinstance(result, int) and not isinstance(result, bool) and abs(result) >= _NUMBER_LIMIT:
+                # hex/octal literals are not capped by int(), but str() of the result would fail later
+                raise BindingsError(f"{where}: number is too large (limit {MAX_NUMBER_DIGITS} digits)")
             if isinstance(result, _dt.date | bytes):
                 result = str(node.value)
             self.memo[key] = result

@@ -1,16 +1,28 @@
-"""Shared fixtures: run the CLI in-process, locate the shared reference data, and session-wide guarantees."""
+"""Shared fixtures: run the CLI in-process, locate the shared reference data, and session-wide guarantees.
+
+Guarantees checked after every test and again over the whole session (bookkeeping in tests/guarantees.py,
+self-tests in tests/test_guarantees.py):
+- read-only: every request any fake Proxmox API saw was a GET; every command any loopback sshd ran, and
+  every fake `docker` call, is one of the documented ones;
+- secrets: every test runs with a sentinel token in $RECONCILE_SENTINEL_TOKEN, and every fake Proxmox API's
+  secret is registered as one; none may appear in the `cli` fixture's stdout/stderr, in any log record (the
+  root logger is at DEBUG for the session, with a handler that checks every record), in any output a test
+  captured, or in any file under pytest's temporary folders.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from reconciler.cli import main
+from tests import guarantees
+from tests.fakes import pve_server
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -43,6 +55,8 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
         capsys.readouterr()
         code = main([str(a) for a in args])
         captured = capsys.readouterr()
+        guarantees.note(f"reconcile {' '.join(map(str, args))[:200]} (stdout)", captured.out)
+        guarantees.note(f"reconcile {' '.join(map(str, args))[:200]} (stderr)", captured.err)
         return CliResult(code, captured.out, captured.err)
 
     return run
@@ -56,13 +70,92 @@ def shared() -> Path:
     return SHARED
 
 
-@pytest.fixture(scope="session", autouse=True)
-def only_get_requests() -> Iterator[None]:
-    """Read-only by construction: every request any fake Proxmox server saw in this session was a GET."""
+# ── session-wide guarantees ──────────────────────────────────────────────────
+
+_started_servers = 0
+_original_init = pve_server.FakePVE.__init__
+_original_start = pve_server.FakePVE.start
+
+
+def _registering_init(self: pve_server.FakePVE, *args: object, **kwargs: object) -> None:
+    _original_init(self, *args, **kwargs)  # type: ignore[arg-type]
+    guarantees.register_secret(self.secret)  # whatever token a fake API accepts must never be printed
+
+
+def _counting_start(self: pve_server.FakePVE) -> pve_server.FakePVE:
+    global _started_servers
+    _started_servers += 1
+    return _original_start(self)
+
+
+pve_server.FakePVE.__init__ = _registering_init  # type: ignore[method-assign]
+pve_server.FakePVE.start = _counting_start  # type: ignore[method-assign]
+
+_LEAK_HANDLER = guarantees.LeakCatchingHandler()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every record of every logger reaches the leak check, debug included; proxmoxer pins its own loggers
+    # at WARNING, so they are opened up too (they log URLs and response bodies at INFO/DEBUG).
+    root = logging.getLogger()
+    root.addHandler(_LEAK_HANDLER)
+    root.setLevel(logging.DEBUG)
+    for name in ("proxmoxer", "proxmoxer.core", "proxmoxer.backends.https"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if guarantees.FAULT_MATRIX:
+        terminalreporter.section("fault matrix")
+        for line in guarantees.fault_matrix_table():
+            terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, object, None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    for title, content in report.sections:  # captured stdout, stderr and log of this phase
+        guarantees.note(f"{item.nodeid} ({title})", content)
+
+
+_SSH_VIOLATIONS_SEEN: set[str] = set()
+
+
+@pytest.fixture(autouse=True)
+def guarantees_per_test(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every test runs with the sentinel token set. After it: no secret leaked, only GETs reached a fake
+    Proxmox API and only documented commands a loopback sshd (the session check repeats all three)."""
+    monkeypatch.setenv(guarantees.SENTINEL_ENV, guarantees.SENTINEL)
+    tmp = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    leaks_before, requests_before = len(guarantees.LEAKS), len(pve_server.ALL_REQUESTS)
+    _LEAK_HANDLER.current = request.node.nodeid
     yield
-    fakes = sys.modules.get("tests.fakes.pve_server")
-    if fakes is None:
-        return
-    assert fakes.ALL_REQUESTS, "the fake Proxmox API was imported but never asked anything"
-    methods = {record.method for record in fakes.ALL_REQUESTS}
+    _LEAK_HANDLER.current = "session"
+    methods = {record.method for record in pve_server.ALL_REQUESTS[requests_before:]}
     assert methods <= {"GET"}, f"the fake Proxmox API saw non-GET requests: {sorted(methods)}"
+    ssh = guarantees.check_ssh_records(tmp_path_factory.getbasetemp(), "sshd*/*/sshd_config")
+    new = [v for v in ssh.violations if v not in _SSH_VIOLATIONS_SEEN]
+    _SSH_VIOLATIONS_SEEN.update(new)
+    assert not new, "\n".join(new[:10])
+    if tmp is not None:
+        guarantees.scan_tree(tmp)
+    leaks = guarantees.LEAKS[leaks_before:]
+    assert not leaks, "secret leaked: " + "; ".join(map(str, leaks[:5]))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_guarantees(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the whole session: only GETs reached the fake APIs, only documented commands the sshds,
+    and no secret is in any file any test left under pytest's temporary folders."""
+    yield
+    if _started_servers:
+        assert pve_server.ALL_REQUESTS, "fake Proxmox APIs were started but never asked anything"
+        methods = {record.method for record in pve_server.ALL_REQUESTS}
+        assert methods <= {"GET"}, f"the fake Proxmox API saw non-GET requests: {sorted(methods)}"
+    base = tmp_path_factory.getbasetemp()
+    ssh = guarantees.check_ssh_records(base)
+    assert not ssh.violations, "\n".join(ssh.violations[:10])
+    guarantees.scan_tree(base)
+    assert not guarantees.LEAKS, "secret leaked: " + "; ".join(map(str, guarantees.LEAKS[:10]))

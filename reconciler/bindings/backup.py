@@ -30,7 +30,7 @@ from . import display_path
 
 RULE_ID = "bindings-backup-inventory"
 # vzdump artifact names: vzdump-{qemu|lxc}-{vmid}-{timestamp}.{ext}
-_VZDUMP = re.compile(r"^vzdump-(qemu|lxc)-(\d+)-")
+_VZDUMP = re.compile(r"^vzdump-(qemu|lxc)-([0-9]{1,9})-")  # ASCII digits of a sane length: int() accepts them
 
 
 @dataclass(frozen=True, slots=True)

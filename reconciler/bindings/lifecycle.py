@@ -8,6 +8,7 @@ goes on with the valid items.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,7 +171,7 @@ class _ItemLoader:
                 lines[name] = raw.line_of(name)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 self.problem(raw.line_of(name), name, f"vmid {vmid}: resources.{name} {value!r} is not a number",
                              hint=f"write resources.{name} as a plain number", vmid=vmid, host=host)
                 continue

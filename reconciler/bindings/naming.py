@@ -25,7 +25,7 @@ from ..model import Finding, SourceRef
 from ..yamlio import YList, YMap, load_yaml_file
 from . import display_path
 
-_MAX_LEN = re.compile(r"max(?:imum)?\s+(\d+)\s+char", re.IGNORECASE)
+_MAX_LEN = re.compile(r"max(?:imum)?\s+([0-9]{1,9})\s+char", re.IGNORECASE)  # ASCII digits int() accepts
 
 
 @dataclass(frozen=True, slots=True)

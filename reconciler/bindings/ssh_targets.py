@@ -134,8 +134,8 @@ def load_ssh_targets(path: Path, root: Path, site: str) -> SshTargetsFile:
         port = merged.get("port", DEFAULT_PORT)
         if port is None:
             port = DEFAULT_PORT
-        if isinstance(port, str) and port.strip().isdigit():
-            port = int(port)
+        if isinstance(port, str) and port.strip().isascii() and port.strip().isdigit() and len(port.strip()) <= 5:
+            port = int(port)  # "²" passes isdigit() but not int(); 5,000 digits overflow int()
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             where = item.line_of("port") if "port" in item else defaults.line_of("port")
             problem(where, "port", f"ssh target '{target_id}': port {port!r} is not a TCP port number",

@@ -26,7 +26,7 @@ from ..yamlio import YList, YMap, load_yaml_file
 from . import display_path
 
 RULE_ID = "bindings-stack-registry"
-_PROXMOX_VM = re.compile(r"^proxmox:vm-(\d+)$")
+_PROXMOX_VM = re.compile(r"^proxmox:vm-([0-9]{1,9})$")  # ASCII digits of a sane length: int() accepts them
 
 
 @dataclass(frozen=True, slots=True)

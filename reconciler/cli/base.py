@@ -6,9 +6,12 @@ in exactly one place, `main()`. The other subcommands live in sibling modules an
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from enum import StrEnum
@@ -231,20 +234,60 @@ def _fail(message: str) -> int:
     return int(ExitCode.ERROR)
 
 
+INTERRUPT_GRACE_S = 2.0
+_interrupt_reported = threading.Event()
+
+
+def _say_interrupted() -> None:
+    if not _interrupt_reported.is_set():
+        _interrupt_reported.set()
+        typer.echo("reconcile: interrupted", err=True)
+
+
+def _hard_exit() -> None:
+    _say_interrupted()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(int(ExitCode.INTERRUPTED))
+
+
+def _exit_promptly_on_interrupt() -> None:
+    """Ctrl-C unwinds the run as usual (temp files removed, locks released), but a collector thread stuck in
+    network I/O must not hold the process for its whole timeout: after a short grace the process exits 130.
+    Only for the real process (an in-process caller keeps its own handler), and not when SIGINT is ignored."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def interrupted(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        watchdog = threading.Timer(INTERRUPT_GRACE_S, _hard_exit)
+        watchdog.daemon = True
+        watchdog.start()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and convert every outcome to an exit code, here and only here."""
     args = sys.argv[1:] if argv is None else argv
     Options.reset(args)
+    _interrupt_reported.clear()
+    if argv is None:
+        _exit_promptly_on_interrupt()
     try:
         result = app(args=args, prog_name="reconcile", standalone_mode=False)
         code = result if isinstance(result, int) else 0
+        if code == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into a silent Exit(130)
+            _say_interrupted()
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:
         exc.show()
         code = int(ExitCode.ERROR)
     except (KeyboardInterrupt, click.exceptions.Abort):
-        typer.echo("reconcile: interrupted", err=True)
+        _say_interrupted()
         code = int(ExitCode.INTERRUPTED)
     except ReconcileError as exc:
         if Options.debug:

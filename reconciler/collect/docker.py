@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
 from ..config import SshSettings
 from ..model import DockerObservation, Gap, Reason, SourceStatus
 from .docker_output import DockerOutputError, parse_host_output, remote_command
+from .pool import worker_pool
 from .ssh import RemoteResult, SshFailure, run_remote
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def collect_docker(endpoints: Sequence[Endpoint], ssh: SshSettings, site: str,
                 progress(done, total)
 
     workers = max(1, min(ssh.concurrency, total))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ssh") as pool:
+    with worker_pool(workers, "ssh") as pool:
         return tuple(pool.map(one, endpoints))
 
 

@@ -111,7 +111,7 @@ def _sections(text: str) -> tuple[dict[str, str], dict[str, int]]:
                 current = words[1]
                 parts[current] = []
             elif len(words) >= 2 and words[0] == "end":
-                if len(words) >= 3 and words[2].lstrip("-").isdigit():
+                if len(words) >= 3 and re.fullmatch(r"-?[0-9]{1,9}", words[2]):
                     codes[words[1]] = int(words[2])
                 current = None
             continue
@@ -197,7 +197,7 @@ class ComposeProject:
     config_files: tuple[str, ...]
 
 
-_STATE = re.compile(r"^\s*([A-Za-z_-]+)\((\d+)\)\s*$")
+_STATE = re.compile(r"^\s*([A-Za-z_-]+)\(([0-9]{1,9})\)\s*$")  # digits int() accepts, of a sane length
 
 
 def parse_compose_ls(text: str) -> tuple[ComposeProject, ...]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,6 +20,7 @@ from requests.adapters import HTTPAdapter
 from ..config import ProxmoxHostConfig
 from ..model import AuditScope, Gap, GuestType, LiveGuest, ProxmoxObservation, Reason, SourceStatus
 from . import pve_parse
+from .pool import worker_pool
 from .pve_parse import AgentError, ShapeError
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ def _with_addresses(client: ProxmoxClient, guests: tuple[LiveGuest, ...], plan: 
               and (plan.ips_for is None or g.vmid in plan.ips_for)]
     if not wanted:
         return list(guests)
-    with ThreadPoolExecutor(max_workers=min(cfg.concurrency, len(wanted))) as pool:
+    with worker_pool(min(cfg.concurrency, len(wanted)), "pve-guest") as pool:
         results = dict(zip((g.key for g in wanted), pool.map(lambda g: _addresses(client, g), wanted), strict=True))
     observed = []
     for guest in guests:

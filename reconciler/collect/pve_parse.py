@@ -72,16 +72,25 @@ def _guest(entry: Mapping[str, Any], proxmox_host: str) -> LiveGuest:
     )
 
 
+_INT_LIMIT = 2**63  # PVE's integers are 64-bit; beyond that (JSON allows 10**400) sizes overflow float division
+
+
 def _int(value: Any) -> int | None:
-    """PVE < 7 sent vmids as strings; accept both, reject everything else."""
+    """PVE < 7 sent vmids as strings; accept both, reject everything else (and anything beyond 64 bits)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+        value = int(value)
+    elif isinstance(value, str):
+        value = _digits(value.strip())
+    return value if isinstance(value, int) and -_INT_LIMIT < value < _INT_LIMIT else None
+
+
+def _digits(text: str) -> int | None:
+    """An ASCII decimal number of sane length, else None (str.isdigit() also accepts "²" and "١", which
+    int() refuses, and int() refuses 4,300+ digits)."""
+    if text.isascii() and text.isdigit() and len(text) <= 30:
+        return int(text)
     return None
 
 
@@ -107,17 +116,25 @@ def parse_agent_interfaces(data: Any) -> tuple[str, ...]:
     result = data.get("result") if isinstance(data, dict) else None
     if isinstance(result, dict) and "error" in result:
         error = result["error"] if isinstance(result["error"], dict) else {}
-        raise AgentError(str(error.get("desc") or error.get("class") or "guest agent error"))
+        # the text comes from inside the guest: one line, never blank, whatever the guest sent
+        text = " ".join(str(error.get("desc") or error.get("class") or "").split())[:300]
+        raise AgentError(text or "guest agent error")
     if not isinstance(result, list):
         raise ShapeError("network-get-interfaces: expected result to be a list")
     addresses = []
     for interface in result:
         if not isinstance(interface, dict):
             continue
-        for entry in interface.get("ip-addresses") or []:
-            if isinstance(entry, dict):
-                addresses.append(entry.get("ip-address"))
+        addresses += _listed_addresses(interface)
     return _usable(addresses)
+
+
+def _listed_addresses(interface: dict) -> list[Any]:
+    """The `ip-address` values of an interface's `ip-addresses` list (anything else there is ignored)."""
+    entries = interface.get("ip-addresses")
+    if not isinstance(entries, list):
+        return []
+    return [entry.get("ip-address") for entry in entries if isinstance(entry, dict)]
 
 
 def parse_lxc_interfaces(data: Any) -> tuple[str, ...] | None:
@@ -137,9 +154,7 @@ def parse_lxc_interfaces(data: Any) -> tuple[str, ...] | None:
             value = interface.get(key)
             if isinstance(value, str):
                 addresses.append(value.split("/")[0])
-        for entry in interface.get("ip-addresses") or []:
-            if isinstance(entry, dict):
-                addresses.append(entry.get("ip-address"))
+        addresses += _listed_addresses(interface)
     return _usable(addresses)
 
 
@@ -181,7 +196,7 @@ def parse_permissions(data: Any) -> AuditScope:
             continue
         if path in ("/", "/vms"):
             everything = everything or bool(privileges["VM.Audit"])
-        elif path.startswith("/vms/") and path[5:].isdigit():
+        elif path.startswith("/vms/") and _digits(path[5:]) is not None:
             vmids.add(int(path[5:]))
         elif path.startswith("/pool/"):
             pools.add(path[6:])

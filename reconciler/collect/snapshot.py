@@ -47,7 +47,12 @@ def load_snapshot(path: Path) -> LiveState:
     try:
         if path.stat().st_size > MAX_SNAPSHOT_BYTES:
             raise SnapshotError(f"{path}: snapshot larger than {MAX_SNAPSHOT_BYTES} bytes")
-        raw = path.read_bytes()
+        if not path.is_file():  # a FIFO would block forever, a device never end
+            raise SnapshotError(f"{path}: not a regular file")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SNAPSHOT_BYTES + 1)
+        if len(raw) > MAX_SNAPSHOT_BYTES:
+            raise SnapshotError(f"{path}: snapshot larger than {MAX_SNAPSHOT_BYTES} bytes")
     except SnapshotError:
         raise
     except OSError as exc:
@@ -58,6 +63,8 @@ def load_snapshot(path: Path) -> LiveState:
         raise SnapshotError(f"{path}: snapshot is not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise SnapshotError(f"{path}:{exc.lineno}:{exc.colno}: snapshot is not valid JSON: {exc.msg}") from None
+    except ValueError:  # json.loads lets int()'s own limit through: a number of 4,300+ digits
+        raise SnapshotError(f"{path}: snapshot holds a number too large to read") from None
     except RecursionError:
         raise SnapshotError(f"{path}: snapshot JSON is nested too deeply") from None
     return parse_snapshot(data, str(path))
@@ -96,7 +103,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(data) - set(fields)
     if unknown:
-        raise _Bad(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+        # repr: a key is data from the file and may hold a newline; the error must stay one line
+        raise _Bad(f"{where}: unknown key(s) {', '.join(sorted(map(repr, unknown)))}")
     values = {}
     for name, f in fields.items():
         if name in data:
@@ -128,7 +136,8 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
             raise _Bad(f"{where}: items must be plain values") from None
     if origin in (Mapping, dict) or origin is typing.get_origin(Mapping[str, int]):
         _expect(value, dict, where)
-        return {str(k): _convert(args[1], v, f"{where}.{k}") for k, v in value.items()}
+        return {str(k): _convert(args[1], v, f"{where}.{k}" if str(k).isidentifier() else f"{where}[{k!r}]")
+                for k, v in value.items()}
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     if isinstance(hint, type) and issubclass(hint, Enum):

@@ -111,6 +111,12 @@ def run_remote(host: str, port: int, user: str | None, identity_file: Path | Non
             stdout, stderr, status = _read_all(channel, settings)
         finally:
             channel.close()
+        # paramiko records why its transport thread stopped before it closes the channels: no race with is_active()
+        if status == -1 and (not transport.is_active() or getattr(transport, "saved_exception", None) is not None):
+            # The whole connection died (host reboot, sshd killed, network cut): what arrived is a fragment,
+            # and saying "unparseable output" would blame docker for an SSH failure.
+            raise SshFailure(Reason.SSH_ERROR, f"the connection was lost before the command finished "
+                                               f"({len(stdout) + len(stderr)} bytes received)")
         return RemoteResult(_decode(stdout), _decode(stderr), status, time.monotonic() - started)
     finally:
         client.close()
