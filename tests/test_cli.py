@@ -173,3 +173,11 @@ def test_verify_tls_false_warns_every_run(cli, tmp_path):
                         f"    token_id: 'a@pve!b'\n    token_secret_env: X_TOKEN\n    verify_tls: false\n")
     result = cli("--sites-dir", sites, "--site", "lab", "-q")
     assert "TLS verification is disabled for Proxmox host demo-pve" in result.err
+
+
+def test_usage_errors_are_one_line_exit_2(cli):
+    for args in (["--bogus"], ["--site"], ["check", "--site", "demo", "--format", "xml"]):
+        result = cli(*args)
+        assert result.code == 2, args
+        assert result.err.startswith("reconcile: error: ") and len(result.err.strip().splitlines()) == 1, result.err
+        assert "unexpected" not in result.err and "Traceback" not in result.err

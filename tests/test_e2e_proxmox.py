@@ -356,3 +356,17 @@ def test_snapshot_round_trip_matches_the_live_run(cli, env: Path) -> None:
     assert (offline_code, [f["id"] for f in offline_report["findings"]]) == (
         live_code, [f["id"] for f in live_report["findings"]])
     assert [f["subject"]["vmid"] for f in offline_report["findings"]] == [150]
+
+
+def test_missing_ca_file_is_one_line_naming_the_setting(cli, env: Path) -> None:
+    with ExitStack() as stack:
+        srv = start(stack, CLEAN_ALPHA)
+        estate = write_estate(env, {"alpha": srv}, lifecycle=LIFECYCLE.split("  - id: 200")[0])
+        site = estate.sites / "lab.yaml"
+        site.write_text(site.read_text().replace(str(srv.cert_path), str(env / "gone.pem")))
+        result = cli("--sites-dir", estate.sites, "--site", "lab", "--only", "guests")
+        assert srv.count("*") == 0
+    assert result.code == 2
+    errors = [line for line in result.err.splitlines() if line.startswith("reconcile: error:")]
+    assert len(errors) == 1 and "alpha" in errors[0] and "gone.pem" in errors[0] and "lab.yaml:" in errors[0]
+    assert "unexpected" not in result.err

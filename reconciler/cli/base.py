@@ -269,6 +269,16 @@ def _exit_promptly_on_interrupt() -> None:
     signal.signal(signal.SIGINT, interrupted)
 
 
+# typer >= 0.2x vendors its own click: its exceptions are not click's, so both are listed.
+try:
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # an older typer that uses click itself
+    _TyperClickException = click.ClickException
+_EXITS = (click.exceptions.Exit, typer.Exit)
+_USAGE_ERRORS = (click.ClickException, _TyperClickException)
+_ABORTS = (click.exceptions.Abort, typer.Abort)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and convert every outcome to an exit code, here and only here."""
     args = sys.argv[1:] if argv is None else argv
@@ -281,12 +291,12 @@ def main(argv: list[str] | None = None) -> int:
         code = result if isinstance(result, int) else 0
         if code == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into a silent Exit(130)
             _say_interrupted()
-    except click.exceptions.Exit as exc:
+    except _EXITS as exc:
         code = exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        code = int(ExitCode.ERROR)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except _USAGE_ERRORS as exc:
+        # one line, like every other error; --help has the long form
+        code = _fail(f"{exc.format_message()} (see reconcile --help)")
+    except (KeyboardInterrupt, *_ABORTS):
         _say_interrupted()
         code = int(ExitCode.INTERRUPTED)
     except ReconcileError as exc:

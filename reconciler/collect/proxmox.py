@@ -66,6 +66,9 @@ class ProxmoxClient:
 
         self.cfg = cfg
         self.requests = 0
+        if cfg.ca_file is not None and not cfg.ca_file.is_file():
+            # requests would only fail at the first request, with an OSError that names no setting
+            raise ApiFailure(Reason.TLS_ERROR, f"ca_file {cfg.ca_file} is not a readable file ({cfg.where})")
         host, port = _host_port(cfg.url)
         user, token_name = cfg.token_id.split("!", 1)
         self._api = ProxmoxAPI(
