@@ -17,7 +17,7 @@ from ..config import SshSettings
 from ..model import DockerObservation, Gap, Reason, SourceStatus
 from .docker_output import DockerOutputError, parse_host_output, remote_command
 from .pool import worker_pool
-from .ssh import RemoteResult, SshFailure, run_remote
+from .remote import RemoteResult, SshFailure
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ Progress = Callable[[int, int], None]
 
 
 def _run(endpoint: Endpoint, settings: SshSettings, command: str) -> RemoteResult:
+    from .ssh import run_remote  # paramiko is imported only when a host is really contacted
+
     assert endpoint.host is not None
     return run_remote(endpoint.host, endpoint.port, endpoint.user, endpoint.identity_file, settings, command)
 

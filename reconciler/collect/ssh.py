@@ -20,33 +20,19 @@ import logging
 import select
 import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 
 from ..config import SshSettings
 from ..model import Reason
+from .remote import RemoteResult, SshFailure
 
 log = logging.getLogger(__name__)
 # paramiko logs a traceback at ERROR level for servers that never speak SSH; the reason code says it all.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 _READ_CHUNK = 65536
-
-
-class SshFailure(Exception):
-    def __init__(self, reason: Reason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteResult:
-    stdout: str
-    stderr: str
-    exit_status: int | None  # -1 when the server closed without an exit status
-    elapsed_s: float
 
 
 class _UnknownHostKey(paramiko.SSHException):
