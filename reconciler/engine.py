@@ -240,40 +240,53 @@ def fatal_errors(site: str, sources: Iterable[SourceStatus]) -> list[str]:
 Observer = Callable[[DeclaredSite], LiveState]
 
 
+def observe_live(site: DeclaredSite, parts: frozenset[Part], skip_ssh: bool, progress: Progress | None,
+                 all_addresses: bool = False) -> tuple[tuple[ProxmoxObservation, ...], tuple[DockerObservation, ...]]:
+    """The site's Proxmox APIs and its docker hosts, both at once (each waits on the network, not the CPU)."""
+    with worker_pool(2, "site") as pool:
+        guests = pool.submit(collect_proxmox, site, all_addresses) if Part.GUESTS in parts else None
+        docker = pool.submit(observe_docker, site, skip_ssh, progress) if Part.STACKS in parts else None
+        return (guests.result() if guests else ()), (docker.result() if docker else ())
+
+
 def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None, now: dt.datetime | None = None,
               parts: frozenset[Part] = ALL_PARTS, skip_ssh: bool = False, progress: Progress | None = None) -> Report:
-    """Run the whole pipeline for each site. `live_file` replaces every site's live sources with a snapshot."""
+    """Run the whole pipeline for each site. `live_file` replaces every site's live sources with a snapshot.
+
+    Every site's live sources are observed in parallel; meanwhile this thread runs the governance checks,
+    which only read files, so they cost no wall time on a site with an API to wait for."""
     sites = [load_declared(cfg) for cfg in configs]
-    snapshot_cache: dict[Path, LiveState] = {}
+    snapshot_of = {site.site: live_file or site.config.live_snapshot for site in sites}
     findings: list[Finding] = []
     sources: list[SourceStatus] = []
     errors: list[str] = []
     live_from: dict[str, str] = {}
-    for site in sites:
-        snapshot_path = live_file or site.config.live_snapshot
-        if snapshot_path is not None:
-            if snapshot_path not in snapshot_cache:
-                snapshot_cache[snapshot_path] = load_snapshot(snapshot_path)
-            state = snapshot_cache[snapshot_path]
-            observations = from_snapshot(site, state, snapshot_path.name) if Part.GUESTS in parts else ()
-            docker = docker_from_snapshot(site, state, snapshot_path.name) if Part.STACKS in parts else ()
-            live_from[site.site] = str(snapshot_path)
-        else:
-            observations = collect_proxmox(site) if Part.GUESTS in parts else ()
-            docker = observe_docker(site, skip_ssh, progress) if Part.STACKS in parts else ()
-            live_from[site.site] = "api"
-        live = LiveState(proxmox=observations, docker=docker)
-        proxmox_sources = [obs.status for obs in observations if obs.status is not None]
-        docker_sources = [obs.status for obs in docker if obs.status is not None]
-        if Part.GUESTS in parts and not observations:
-            errors.append(f"site {site.site}: nothing to collect: no proxmox: hosts in {site.config.path} "
-                          f"and no live_snapshot")
-        errors.extend(fatal_errors(site.site, proxmox_sources))
-        sources.extend(proxmox_sources + docker_sources)
-        site_findings = list(evaluate(site, live, parts))
-        if Part.GOVERNANCE in parts:
-            site_findings += governance_findings(site)
-        findings.extend(without_repeats(site_findings))
+    with worker_pool(max(1, len(sites)), "observe") as pool:
+        pending = {site.site: pool.submit(observe_live, site, parts, skip_ssh, progress)
+                   for site in sites if snapshot_of[site.site] is None}
+        governance_of = {site.site: governance_findings(site) if Part.GOVERNANCE in parts else [] for site in sites}
+        snapshot_cache: dict[Path, LiveState] = {}
+        for site in sites:
+            snapshot_path = snapshot_of[site.site]
+            if snapshot_path is not None:
+                if snapshot_path not in snapshot_cache:
+                    snapshot_cache[snapshot_path] = load_snapshot(snapshot_path)
+                state = snapshot_cache[snapshot_path]
+                observations = from_snapshot(site, state, snapshot_path.name) if Part.GUESTS in parts else ()
+                docker = docker_from_snapshot(site, state, snapshot_path.name) if Part.STACKS in parts else ()
+                live_from[site.site] = str(snapshot_path)
+            else:
+                observations, docker = pending[site.site].result()
+                live_from[site.site] = "api"
+            proxmox_sources = [obs.status for obs in observations if obs.status is not None]
+            docker_sources = [obs.status for obs in docker if obs.status is not None]
+            if Part.GUESTS in parts and not observations:
+                errors.append(f"site {site.site}: nothing to collect: no proxmox: hosts in {site.config.path} "
+                              f"and no live_snapshot")
+            errors.extend(fatal_errors(site.site, proxmox_sources))
+            sources.extend(proxmox_sources + docker_sources)
+            live = LiveState(proxmox=observations, docker=docker)
+            findings.extend(without_repeats([*evaluate(site, live, parts), *governance_of[site.site]]))
     stamp = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return Report(stamp, tuple(s.site for s in sites), tuple(sources), tuple(sort_findings(findings)),
                   tuple(errors), live_from)
@@ -299,8 +312,11 @@ def take_snapshot(configs: Sequence[SiteConfig], now: dt.datetime | None = None,
     if empty:
         raise ConfigError(f"site {', '.join(empty)}: no proxmox: hosts and no docker hosts to observe, "
                           "nothing to snapshot")
-    for site in sites:
-        observations.extend(collect_proxmox(site, all_addresses=True))
-        docker.extend(observe_docker(site, skip_ssh, progress))
+    with worker_pool(max(1, len(sites)), "observe") as pool:
+        futures = [pool.submit(observe_live, site, ALL_PARTS, skip_ssh, progress, True) for site in sites]
+        for future in futures:
+            site_guests, site_docker = future.result()
+            observations.extend(site_guests)
+            docker.extend(site_docker)
     stamp = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return LiveState(proxmox=tuple(observations), docker=tuple(docker), taken_at=stamp)
