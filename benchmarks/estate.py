@@ -112,8 +112,9 @@ class Estate:
         return 1 + declared_ip
 
     def snapshot_requests(self) -> int:
-        """A snapshot: the listing + one address request per running guest."""
-        return 1 + sum(1 for g in self.guests if g.needs_detail)
+        """A snapshot: the listing, the token's permissions (recorded so that later bindings cannot turn an
+        invisible guest into a missing one) + one address request per running guest."""
+        return 2 + sum(1 for g in self.guests if g.needs_detail)
 
     def expected_guest_findings(self) -> dict[str, int]:
         """Guest findings of a reconcile: drifted cores, and unknown addresses where the agent fails."""

@@ -97,7 +97,7 @@ class DeclaredSite:
             guests = [g for g in self.lifecycle.guests if g.proxmox_host == host]
             ips_for = None if all_addresses else frozenset(g.vmid for g in guests if g.lan_ip)
             expected = frozenset(g.vmid for g in guests if g.status in EXPECTED_LIVE)
-            plans[host] = DetailPlan(ips_for=ips_for, expected=expected)
+            plans[host] = DetailPlan(ips_for=ips_for, expected=expected, verify_audit=all_addresses)
         return plans
 
 

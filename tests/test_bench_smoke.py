@@ -52,7 +52,8 @@ def test_pve_bench_counts_one_listing_plus_one_request_per_guest_needing_detail(
         assert all(f["field"] == "cpu_cores" and f["declared"] == f["live"] + 1 for f in drifted)
 
         _, snapshot_requests = bench.snapshot()
-        assert snapshot_requests == 1 + len(running)
+        assert snapshot_requests == 2 + len(running)  # + /access/permissions, recorded in the snapshot
+        assert srv.count("access/permissions") == 1
 
 
 def test_pve_bench_refuses_a_run_that_did_less_work() -> None:

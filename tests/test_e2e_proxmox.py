@@ -370,3 +370,25 @@ def test_missing_ca_file_is_one_line_naming_the_setting(cli, env: Path) -> None:
     errors = [line for line in result.err.splitlines() if line.startswith("reconcile: error:")]
     assert len(errors) == 1 and "alpha" in errors[0] and "gone.pem" in errors[0] and "lab.yaml:" in errors[0]
     assert "unexpected" not in result.err
+
+
+def test_snapshot_records_what_the_token_could_see(cli, env: Path) -> None:
+    """Bindings that later declare a guest the token could not audit must not turn it into `missing`."""
+    alpha = {"nodes": ["pve"], "guests": [*CLEAN_ALPHA["guests"], {"vmid": 104, "name": "hidden"}],
+             "grants": [{"path": f"/vms/{v}"} for v in (100, 101, 102, 103)]}
+    snapshot = env / "live.json"
+    with ExitStack() as stack:
+        srv = start(stack, alpha)
+        estate = write_estate(env, {"alpha": srv}, lifecycle=LIFECYCLE.split("  - id: 200")[0])
+        taken = cli("--sites-dir", estate.sites, "snapshot", "--site", "lab", "-o", snapshot)
+        assert taken.code == 0, taken.err
+        assert srv.count("access/permissions") == 1
+    estate.lifecycle.write_text(estate.lifecycle.read_text() + more_items("""\
+        - id: 104
+          hostname: hidden
+          status: active
+        """))
+    code, report = run_json(cli, estate, "--live", str(snapshot))
+    assert [(f["kind"], f["subject"]["vmid"], f["reason"]) for f in report["findings"]] == [
+        ("unknown", 104, "no_permission")]
+    assert code == 3

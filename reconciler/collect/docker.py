@@ -9,6 +9,7 @@ the others are still collected. Nothing here raises for a host's trouble.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -52,15 +53,17 @@ def collect_docker(endpoints: Sequence[Endpoint], ssh: SshSettings, site: str,
         return ()
     total = len(endpoints)
     done = 0
+    lock = threading.Lock()  # hosts finish on several threads at once: count and report one at a time
 
     def one(endpoint: Endpoint) -> DockerObservation:
         nonlocal done
         try:
             return observe_host(endpoint, ssh, site, runner)
         finally:
-            done += 1  # the GIL makes this increment safe enough for a progress counter
-            if progress is not None:
-                progress(done, total)
+            with lock:
+                done += 1
+                if progress is not None:
+                    progress(done, total)
 
     workers = max(1, min(ssh.concurrency, total))
     with worker_pool(workers, "ssh") as pool:

@@ -10,6 +10,7 @@ is fatal for that host (and makes the run exit 2), and even then other hosts are
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -66,6 +67,7 @@ class ProxmoxClient:
 
         self.cfg = cfg
         self.requests = 0
+        self._count_lock = threading.Lock()
         if cfg.ca_file is not None and not cfg.ca_file.is_file():
             # requests would only fail at the first request, with an OSError that names no setting
             raise ApiFailure(Reason.TLS_ERROR, f"ca_file {cfg.ca_file} is not a readable file ({cfg.where})")
@@ -86,7 +88,8 @@ class ProxmoxClient:
         """GET `path` (e.g. "cluster/resources") and return its `data`, or raise ApiFailure."""
         from proxmoxer.core import ResourceException
 
-        self.requests += 1
+        with self._count_lock:  # `+=` is not atomic across the per-guest worker threads
+            self.requests += 1
         try:
             resource = self._api
             for segment in path.strip("/").split("/"):
@@ -170,10 +173,13 @@ class DetailPlan:
 
     `ips_for`: vmids whose addresses are compared (None: every running guest, for snapshots).
     `expected`: vmids declared as existing; if any is absent, permissions are checked.
+    `verify_audit`: always read the token's permissions (snapshots: later bindings may declare guests
+    that today's did not, and the snapshot must say truthfully which of them the token could see).
     """
 
     ips_for: frozenset[int] | None = frozenset()
     expected: frozenset[int] = frozenset()
+    verify_audit: bool = False
 
 
 def collect_host(cfg: ProxmoxHostConfig, site: str, plan: DetailPlan) -> ProxmoxObservation:
@@ -220,7 +226,7 @@ def _audit_scope(client: ProxmoxClient, guests: Iterable[LiveGuest], plan: Detai
                  gaps: list[Gap], host: str) -> AuditScope:
     """Ask for permissions only when a declared guest is absent: otherwise there is nothing to doubt."""
     listed = {guest.vmid for guest in guests}
-    if plan.expected <= listed:
+    if not plan.verify_audit and plan.expected <= listed:
         return AuditScope(known=True, everything=True)
     try:
         return pve_parse.parse_permissions(client.get("access/permissions"))
