@@ -11,6 +11,21 @@ from pathlib import Path
 from .errors import ConfigError, ReconcileError
 
 
+def is_protected(path: Path, protected: Iterable[Path]) -> bool:
+    """`protected` holds binding files (refused exactly) and bindings roots (nothing may be written inside)."""
+    target = path.resolve()
+    for entry in protected:
+        entry = entry.resolve()
+        if target == entry or (entry.is_dir() and target.is_relative_to(entry)):
+            return True
+    return False
+
+
+def refuse_protected(path: Path, protected: Iterable[Path]) -> None:
+    if is_protected(path, protected):
+        raise ConfigError(f"{path}: refusing to write into the bindings (the reconciler never changes them)")
+
+
 def atomic_write(path: Path, text: str, protected: Iterable[Path] = (),
                  before_rename: Callable[[Path], None] | None = None) -> None:
     """Write via a temp file in the same folder + rename: a killed run leaves the old file intact.
@@ -18,8 +33,7 @@ def atomic_write(path: Path, text: str, protected: Iterable[Path] = (),
     `before_rename(target)` runs once the temp file is complete (tests use it to kill a run mid-write).
     """
     target = path.resolve()
-    if any(target == p.resolve() for p in protected):
-        raise ConfigError(f"{path}: refusing to write over a binding file (the reconciler is read-only)")
+    refuse_protected(path, protected)
     folder = target.parent
     if not folder.is_dir():
         raise ConfigError(f"{path}: folder {folder} does not exist")

@@ -122,7 +122,7 @@ def test_output_never_overwrites_a_binding_file(cli, tmp_path):
     lifecycle.write_text(original)
     _site(sites, "lab", f"site: lab\nbindings_root: {root}\nproxmox_hosts: [demo-pve]\nlive_snapshot: {DEMO_LIVE}\n")
     result = cli("--sites-dir", sites, "--site", "lab", "-o", lifecycle)
-    assert result.code == 2 and "refusing to write over a binding file" in result.err
+    assert result.code == 2 and "refusing to write into the bindings" in result.err
     assert lifecycle.read_text() == original
 
 
@@ -181,3 +181,33 @@ def test_usage_errors_are_one_line_exit_2(cli):
         assert result.code == 2, args
         assert result.err.startswith("reconcile: error: ") and len(result.err.strip().splitlines()) == 1, result.err
         assert "unexpected" not in result.err and "Traceback" not in result.err
+
+
+def test_no_output_lands_in_any_bindings_tree(cli, tmp_path):
+    """Neither the selected site's bindings nor another site's, whatever the command."""
+    import shutil
+
+    other_root = tmp_path / "other-spine"
+    shutil.copytree(DEMO_BINDINGS, other_root)
+    sites = tmp_path / "sites"
+    _offline_site(sites, "lab")
+    _site(sites, "other", f"site: other\nbindings_root: {other_root}\nlive_snapshot: {DEMO_LIVE}\n")
+    _site(sites, "broken", "site: [\n")  # a broken site file beside them must not stop the guard
+    before = {p: p.read_bytes() for p in other_root.rglob("*") if p.is_file()}
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    attempts = [
+        ["--site", "lab", "-o", other_root / "ops/bindings/vm.lifecycle.yaml"],
+        ["--site", "lab", "-o", other_root / "ops/bindings/new.json"],
+        ["--site", "lab", "-o", DEMO_BINDINGS / "ops/bindings/new.json"],
+        ["coverage", "--site", "lab", "-o", other_root / "ops/bindings/ssh.targets.yaml"],
+        ["report", "--site", "lab", "--state-dir", other_root / "state"],
+        ["report", "--site", "lab", "--state-dir", tmp_path / "state", "--output", f"md:{other_root}/x.md"],
+    ]
+    for args in attempts:
+        result = cli("--sites-dir", sites, *args)
+        assert result.code == 2, (args, result.err)
+        assert "refusing to write into the bindings" in result.err, (args, result.err)
+    assert {p: p.read_bytes() for p in other_root.rglob("*") if p.is_file()} == before
+    assert not (DEMO_BINDINGS / "ops/bindings/new.json").exists()
+    assert cli("--sites-dir", sites, "--site", "lab", "-q", "-o", out_dir / "fine.txt").code == 1

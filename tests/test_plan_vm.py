@@ -328,7 +328,7 @@ def test_nothing_is_ever_written_into_the_bindings(cli, lab: Lab, tmp_path: Path
         assert refused.code == 2 and "inside the bindings root" in refused.err, refused.err
         assert not (lab.root / "ops" / "bindings" / "new-stubs").exists()
     over = cli("plan-vm", "--sites-dir", lab.sites, *FREE, "-o", lab.root / "ops/bindings/vm.lifecycle.yaml")
-    assert over.code == 2 and "refusing to write over a binding file" in over.err
+    assert over.code == 2 and "refusing to write into the bindings" in over.err
     assert digests(lab.root) == before
 
 

@@ -24,7 +24,7 @@ import typer
 
 from .. import engine
 from ..collect.snapshot import dump_snapshot
-from ..config import SiteConfig
+from ..config import SiteConfig, load_site
 from ..errors import ExitCode, ReconcileError
 from ..fileio import atomic_write
 from ..render.json_report import render_json
@@ -163,7 +163,18 @@ def emit(text: str, output: Path | None, configs: list[SiteConfig], summary: str
 
 
 def protected_paths(configs: list[SiteConfig]) -> list[Path]:
-    return [path for cfg in configs for path in cfg.binding_paths.values()]
+    """What no output may be written into: the bindings root (and every binding file) of the selected sites
+    and of every other site file beside them, so `--site demo -o` cannot land in another site's bindings."""
+    protected = [path for cfg in configs for path in (cfg.bindings_root, *cfg.binding_paths.values())]
+    known = {cfg.path.resolve() for cfg in configs}
+    for folder in {cfg.path.parent for cfg in configs}:
+        for path in sorted(folder.glob("*.yaml")):
+            if path.resolve() in known:
+                continue
+            with contextlib.suppress(ReconcileError):  # a broken site file has no bindings to protect
+                other = load_site(path)
+                protected += [other.bindings_root, *other.binding_paths.values()]
+    return protected
 
 
 @app.callback()

@@ -19,6 +19,7 @@ import typer
 
 from .. import engine, governance
 from ..errors import ConfigError, ExitCode
+from ..fileio import refuse_protected
 from ..nightly.ignore import DEFAULT_NAME, append_entry, entry_line, load_file, load_rules, parse_date
 from ..nightly.lock import Holder, RunLock
 from ..nightly.report import NightlyReport, build, render_nightly_json
@@ -116,7 +117,11 @@ def report(
     outputs = parse_outputs(output or [])
     configs = load_configs(site, sites_dir, bindings)
     warn_insecure(configs)
+    protected = protected_paths(configs)
     state = StateDir(state_dir or default_state_dir())
+    refuse_protected(state.path, protected)  # the state (lock, history) never goes into a bindings tree
+    for wanted in outputs:
+        refuse_protected(wanted.path, protected)  # before the run, not after a long collection
     state.ensure()
     with RunLock(state.path, wait, on_wait=waiting_for(wait)) as lock:
         if lock.stale is not None:
@@ -126,7 +131,7 @@ def report(
         nightly = run_once(configs, state, ignore, live, skip_ssh, parse_now(now), keep)
         texts = render_all(nightly, outputs)
         hook = pause_hook()
-        write_outputs([(o, texts[o.format]) for o in outputs], protected_paths(configs), hook)
+        write_outputs([(o, texts[o.format]) for o in outputs], protected, hook)
         state.commit(texts[OutputFormat.JSON], nightly.generated_at, keep, hook)
     tell(nightly, texts, outputs)
     raise typer.Exit(final_code(nightly.exit_code, exit_zero))
@@ -227,5 +232,7 @@ def ignore_add(
             typer.echo(f"already ignored by {same[-1].where}: {same[-1].text}")
             return
     comment = f"{finding.get('kind')}: {finding.get('message')} (id {finding['id']}, {from_report.name}, added {today})"
-    number = append_entry(path, line, [" ".join(comment.split())], protected_paths(configs))
+    # the ignore file itself lives in the bindings root: only the binding files proper are off limits
+    binding_files = [p for cfg in configs for p in cfg.binding_paths.values()]
+    number = append_entry(path, line, [" ".join(comment.split())], binding_files)
     typer.echo(f"added {path}:{number}: {line}")
