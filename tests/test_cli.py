@@ -211,3 +211,12 @@ def test_no_output_lands_in_any_bindings_tree(cli, tmp_path):
     assert {p: p.read_bytes() for p in other_root.rglob("*") if p.is_file()} == before
     assert not (DEMO_BINDINGS / "ops/bindings/new.json").exists()
     assert cli("--sites-dir", sites, "--site", "lab", "-q", "-o", out_dir / "fine.txt").code == 1
+
+
+def test_plan_vm_refuses_to_plan_without_a_broken_sites_collisions(cli, tmp_path):
+    sites = tmp_path / "sites"
+    _offline_site(sites, "lab")
+    broken = _site(sites, "empty", "")
+    result = cli("--sites-dir", sites, "plan-vm", "--site", "lab", "--vmid", "150", "--hostname", "t1")
+    assert result.code == 2, result.out
+    assert str(broken) in result.err and len(result.err.strip().splitlines()) == 1

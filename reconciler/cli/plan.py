@@ -19,8 +19,10 @@ from ..plan.request import VmRequest, load_request_file, parse_ip, parse_names
 from ..plan.run import check_stub_dir, plan_vm, write_stubs
 from ..plan.verify import verify_vm
 from ..render.plan import plan_json, plan_markdown, plan_text, verify_json, verify_markdown, verify_text
+from ..sites import DEMO_SITE, default_sites_dir, site_files
 from .base import (
     BindingsOpt,
+    Options,
     OutputOpt,
     SitesDirOpt,
     app,
@@ -121,10 +123,10 @@ def _verify(site: str | None, vmid: int, proxmox_host: str | None, live: Path | 
 def all_configs(site: str, sites_dir: Path | None, bindings: Path | None) -> list[SiteConfig]:
     """The named site plus every other configured site (a VMID or address used at another site collides too)."""
     chosen = load_configs([site], sites_dir, bindings)
-    try:
-        everything = load_configs(["all"], sites_dir, bindings)
-    except ConfigError:
-        everything = []  # only the packaged demo exists
+    folder = default_sites_dir(sites_dir or Options.sites_dir)
+    others = [n for n in (site_files(folder) if folder.is_dir() else {}) if n not in (DEMO_SITE, site)]
+    # every other site file must load: a broken one would silently drop its collisions from the plan
+    everything = load_configs(others, sites_dir, bindings) if others else []
     names = {cfg.name for cfg in chosen}
     return [*chosen, *(cfg for cfg in everything if cfg.name not in names)]
 
