@@ -220,3 +220,15 @@ def test_plan_vm_refuses_to_plan_without_a_broken_sites_collisions(cli, tmp_path
     result = cli("--sites-dir", sites, "plan-vm", "--site", "lab", "--vmid", "150", "--hostname", "t1")
     assert result.code == 2, result.out
     assert str(broken) in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_control_characters_in_live_data_are_shown_not_obeyed(cli, tmp_path):
+    live = json.loads(DEMO_LIVE.read_text())
+    guest = next(g for obs in live["proxmox"] for g in obs["guests"] if g["vmid"] == 110)
+    guest["name"] = "scr\x1b]0;pwned\x07atch\nFAKE LINE: all in sync"
+    evil = tmp_path / "live.json"
+    evil.write_text(json.dumps(live))
+    result = cli("--site", "demo", "--live", evil)
+    assert "\x1b" not in result.out and "\x07" not in result.out
+    assert not any(line.startswith("FAKE LINE") for line in result.out.splitlines())
+    assert "scr\\x1b]0;pwned\\x07atch\\nFAKE LINE" in result.out

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..nightly.ignore import IgnoreEntry
 from ..nightly.marks import Mark, Tracked
 from ..nightly.report import KINDS, NightlyReport
+from . import printable
 from .governance import coverage_markdown
 from .table import VERDICT
 
@@ -23,11 +24,11 @@ SUMMARY_COLUMNS = (*KINDS, "new", "resolved", "ignored", "unobserved")
 
 def md_text(text: object) -> str:
     """Escape what Markdown would otherwise turn into markup inside a sentence."""
-    return re.sub(r"([\\`*<>\[\]])", r"\\\1", str(text))
+    return re.sub(r"([\\`*<>\[\]])", r"\\\1", printable(text))
 
 
 def md_cell(text: object) -> str:
-    return md_text(text).replace("|", "\\|").replace("\n", " ")
+    return md_text(text).replace("|", "\\|")
 
 
 def day(stamp: str) -> str:

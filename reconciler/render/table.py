@@ -7,6 +7,7 @@ from collections import defaultdict
 from ..engine import KIND_ORDER, Report
 from ..errors import ExitCode
 from ..model import Finding, Kind
+from . import printable
 
 _COLOURS = {
     Kind.INVALID: "35", Kind.SECURITY: "35", Kind.UNREGISTERED: "33", Kind.MISSING: "31",
@@ -26,23 +27,23 @@ def _paint(text: str, code: str, color: bool) -> str:
 
 def _value(value: object) -> str:
     if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value) or "-"
-    return "-" if value is None else str(value)
+        return ", ".join(printable(v) for v in value) or "-"
+    return "-" if value is None else printable(value)
 
 
 def _finding_lines(finding: Finding, color: bool) -> list[str]:
     subject = finding.subject
     who = f"{subject.site} {subject.handle}" + (f" {subject.name}" if subject.name and subject.vmid is not None else "")
-    head = f"  {_paint(who, '1', color)}"
+    head = f"  {_paint(printable(who), '1', color)}"
     if finding.field and (finding.declared is not None or finding.live is not None):
         head += f"  {finding.field}: declared {_value(finding.declared)}, live {_value(finding.live)}"
     if finding.reason and finding.kind is Kind.UNKNOWN:
         head += f"  [{finding.reason}]"
-    lines = [head, f"      {finding.message}"]
+    lines = [head, f"      {printable(finding.message)}"]
     if finding.sources:
-        lines.append(f"      at {', '.join(str(ref) for ref in finding.sources)}")
+        lines.append(f"      at {printable(', '.join(str(ref) for ref in finding.sources))}")
     if finding.hint:
-        lines.append(f"      fix: {finding.hint}")
+        lines.append(f"      fix: {printable(finding.hint)}")
     return lines
 
 
@@ -64,7 +65,7 @@ def render_table(report: Report, color: bool = False) -> str:
         out.append(_paint("SOURCES NOT FULLY OBSERVED", "34;1", color))
         for source in degraded:
             reason = f" [{source.reason.value}]" if source.reason else ""
-            out.append(f"  {source.site} {source.name}: {source.status}{reason} {source.detail}".rstrip())
+            out.append(printable(f"  {source.site} {source.name}: {source.status}{reason} {source.detail}".rstrip()))
         out.append("")
     out.append(summary_line(report))
     return "\n".join(out) + "\n"
