@@ -478,5 +478,11 @@ def run_parity(configs: Sequence[SiteConfig], sites: Sequence[str] | None = None
         categories += [c for c in settings.categories if c.name not in {k.name for k in categories}]
         host_sites = {**settings.host_sites, **host_sites}
     chosen = list(sites or configured_sites or default_parity_sites(context(first)))
+    known = set(by_name) | set(context(first).bindings.placement.sites)
+    unknown = [site for site in chosen if site not in known]
+    if unknown:
+        # a made-up column would read as a real audit result full of zeros
+        raise ConfigError(f"parity: unknown site {', '.join(map(repr, unknown))} "
+                          f"(known: {', '.join(sorted(known))})")
     contexts = {site: context(by_name.get(site, first)) for site in chosen}
     return parity_table(contexts, chosen, categories, host_sites)

@@ -232,3 +232,25 @@ def test_control_characters_in_live_data_are_shown_not_obeyed(cli, tmp_path):
     assert "\x1b" not in result.out and "\x07" not in result.out
     assert not any(line.startswith("FAKE LINE") for line in result.out.splitlines())
     assert "scr\\x1b]0;pwned\\x07atch\\nFAKE LINE" in result.out
+
+
+def test_review_regressions_on_the_cli(cli, tmp_path):
+    # parity: an unknown column is an error, not a row of zeros
+    parity = cli("parity", "--site", "demo", "--sites", "demo,foo")
+    assert parity.code == 2 and "unknown site 'foo'" in parity.err
+    # `ignore` alone prints its help (not a many-line "error")
+    group = cli("ignore")
+    assert group.code == 2 and group.out.startswith("Usage: reconcile ignore") and group.err == ""
+    # plan-vm --verify refuses the flags that describe a new guest
+    verify = cli("plan-vm", "--site", "demo", "--verify", "101", "--cores", "4")
+    assert verify.code == 2 and "--cores" in verify.err and "--verify" in verify.err
+    # ignore add: an expiry in the past is refused; an address works as well as an id
+    report = tmp_path / "r.json"
+    assert cli("--site", "demo", "-f", "json", "-o", report, "-q").code == 1
+    address = json.loads(report.read_text())["findings"][0]["address"]
+    ignore = tmp_path / "ignore"
+    past = cli("ignore", "add", "--from-report", report, "--id", address, "--reason", "r", "--expires", "2020-01-01",
+               "--ignore", ignore)
+    assert past.code == 2 and "has passed" in past.err and not ignore.exists()
+    added = cli("ignore", "add", "--from-report", report, "--id", address, "--reason", "known", "--ignore", ignore)
+    assert added.code == 0 and address in ignore.read_text()

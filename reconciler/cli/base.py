@@ -305,8 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     except _EXITS as exc:
         code = exc.exit_code
     except _USAGE_ERRORS as exc:
-        # one line, like every other error; --help has the long form
-        code = _fail(f"{exc.format_message()} (see reconcile --help)")
+        if type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None) is not None:
+            typer.echo(exc.ctx.get_help())  # `reconcile ignore` alone: the group's help, as asked
+            code = int(ExitCode.ERROR)
+        else:  # one line, like every other error; --help has the long form
+            code = _fail(f"{exc.format_message()} (see reconcile --help)")
     except (KeyboardInterrupt, *_ABORTS):
         _say_interrupted()
         code = int(ExitCode.INTERRUPTED)

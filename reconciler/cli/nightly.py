@@ -183,7 +183,8 @@ app.add_typer(ignore_app, name="ignore")
 
 
 def find_in_report(path: Path, finding_id: str) -> dict[str, Any]:
-    """The finding with this id (or unique id prefix) in a JSON report: reported, ignored or not observed."""
+    """The finding with this id (or unique id prefix, or exact address) in a JSON report: reported, ignored
+    or not observed. The address is what the Markdown and HTML reports show."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -191,7 +192,8 @@ def find_in_report(path: Path, finding_id: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: not a reconcile JSON report")
     candidates = [f for group in ("findings", "ignored", "unobserved") for f in data.get(group) or []
-                  if isinstance(f, dict) and str(f.get("id", "")).startswith(finding_id)]
+                  if isinstance(f, dict) and (str(f.get("id", "")).startswith(finding_id)
+                                              or f.get("address") == finding_id)]
     matches = list({f["id"]: f for f in candidates}.values())
     if not finding_id or not matches:
         raise ConfigError(f"{path}: no finding with id {finding_id!r}")
@@ -203,7 +205,8 @@ def find_in_report(path: Path, finding_id: str) -> dict[str, Any]:
 @ignore_app.command("add")
 def ignore_add(
     from_report: Annotated[Path, typer.Option("--from-report", metavar="REPORT", help="A JSON report.")],
-    finding_id: Annotated[str, typer.Option("--id", metavar="ID", help="The finding's id (or a unique prefix).")],
+    finding_id: Annotated[str, typer.Option(
+        "--id", metavar="ID", help="The finding's id (or a unique prefix), or its exact address.")],
     reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why it is ignored (kept in the file).")],
     expires: Annotated[str | None, typer.Option("--expires", metavar="YYYY-MM-DD",
                                                 help="Last day the entry applies.")] = None,
@@ -222,10 +225,12 @@ def ignore_add(
     if not fnmatch.fnmatchcase(address, chosen):
         raise ConfigError(f"--pattern {chosen!r} does not match the finding's address {address}")
     until = parse_date(expires, "--expires")
+    today = dt.datetime.now(dt.UTC).date()
+    if until is not None and until < today:
+        raise ConfigError(f"--expires {until}: that day has passed; the entry would never apply")
     line = entry_line(chosen, reason, until)
     configs = [] if ignore is not None else load_configs([finding["subject"]["site"]], sites_dir, bindings)
     path = ignore or configs[0].bindings_root / DEFAULT_NAME
-    today = dt.datetime.now(dt.UTC).date()
     if path.exists():
         same = [e for e in load_file(path) if e.pattern == chosen and not e.negate and not e.expired(today)]
         if same:

@@ -81,8 +81,13 @@ def plan_vm_command(
     bindings: BindingsOpt = None,
 ) -> None:
     if verify is not None:
-        if write_stubs_dir is not None:
-            raise ConfigError("--write-stubs plans a new guest; it cannot be combined with --verify")
+        planning = {"--write-stubs": write_stubs_dir, "--from": from_file, "--vmid": vmid, "--hostname": hostname,
+                    "--type": vm_type, "--profile": profile, "--cores": cores, "--memory-mb": memory_mb,
+                    "--disk-gb": disk_gb, "--lan-ip": lan_ip, "--tailscale-ip": tailscale_ip, "--node": node,
+                    "--stacks": stacks, "--health-url": health_url}
+        given = [flag for flag, value in planning.items() if value is not None]
+        if given:  # silently ignoring them would verify something other than what the user described
+            raise ConfigError(f"{', '.join(given)}: plan a new guest; they cannot be combined with --verify")
         _verify(site, verify, proxmox_host, live, skip_ssh, fmt, output, sites_dir, bindings)
         return
     request = _request(from_file, site, vmid, hostname, vm_type, profile, cores, memory_mb, disk_gb, lan_ip,
