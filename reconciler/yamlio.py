@@ -263,6 +263,7 @@ class _Builder:
         return result
 
     def _fill_mapping(self, target: YMap, node: MappingNode) -> None:
+        explicit: set[Any] = set()  # keys written in this mapping itself (a `<<` merge may be overridden once)
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 self._merge(target, value_node)
@@ -271,6 +272,11 @@ class _Builder:
             if isinstance(key, dict | list):
                 where = located(self.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 raise BindingsError(f"{where}: a mapping key must be a plain value")
+            if key in explicit:
+                # PyYAML keeps the last one silently: `status: active` then `status: decommissioned` would load
+                where = located(self.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                raise BindingsError(f"{where}: duplicate key {key!r} (first at line {target.key_lines[key]})")
+            explicit.add(key)
             target[key] = self.build(value_node)
             target.key_lines[key] = key_node.start_mark.line + 1
 

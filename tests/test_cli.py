@@ -254,3 +254,19 @@ def test_review_regressions_on_the_cli(cli, tmp_path):
     assert past.code == 2 and "has passed" in past.err and not ignore.exists()
     added = cli("ignore", "add", "--from-report", report, "--id", address, "--reason", "known", "--ignore", ignore)
     assert added.code == 0 and address in ignore.read_text()
+
+
+def test_a_key_written_twice_is_an_error_at_its_line(cli, tmp_path):
+    import shutil
+
+    root = tmp_path / "spine"
+    shutil.copytree(DEMO_BINDINGS, root)
+    lifecycle = root / "ops/bindings/vm.lifecycle.yaml"
+    lines = lifecycle.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip() == "status: active")
+    lines.insert(at + 1, lines[at].replace("active", "decommissioned"))
+    lifecycle.write_text("\n".join(lines) + "\n")
+    result = cli("--site", "demo", "--bindings", root)
+    assert result.code == 2
+    assert f"vm.lifecycle.yaml:{at + 2}:" in result.err and "duplicate key 'status'" in result.err
+    assert f"first at line {at + 1}" in result.err and len(result.err.strip().splitlines()) == 1
