@@ -270,3 +270,23 @@ def test_a_key_written_twice_is_an_error_at_its_line(cli, tmp_path):
     assert result.code == 2
     assert f"vm.lifecycle.yaml:{at + 2}:" in result.err and "duplicate key 'status'" in result.err
     assert f"first at line {at + 1}" in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_snapshot_numbers_must_be_finite_and_in_range(cli, tmp_path):
+    for bad in ("1" + "0" * 400, "NaN", "Infinity"):
+        text = DEMO_LIVE.read_text()
+        live = json.loads(text)
+        obs = next(o for o in live["proxmox"] if o["guests"])
+        obs["guests"][0]["boot_disk_gb"] = "@@"
+        path = tmp_path / "live.json"
+        path.write_text(json.dumps(live).replace('"@@"', bad))
+        result = cli("--site", "demo", "--live", path)
+        assert result.code == 2, bad
+        assert str(path) in result.err and "boot_disk_gb" in result.err and "unexpected" not in result.err, result.err
+
+
+def test_whole_number_settings_refuse_fractions(cli, tmp_path):
+    sites = tmp_path / "sites"
+    path = _offline_site(sites, extra="ssh:\n  concurrency: 0.5\n")
+    result = cli("--sites-dir", sites, "--site", "lab")
+    assert result.code == 2 and f"{path}:" in result.err and "whole number" in result.err

@@ -12,6 +12,7 @@ guarded GET-only `ProxmoxClient` of `collect.proxmox`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,6 +110,8 @@ def collect_capacity(cfg: ProxmoxHostConfig) -> Capacity:
 
 def _int(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):  # Infinity/NaN in a JSON answer: no figure
         return None
     return int(value)
 

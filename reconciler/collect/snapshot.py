@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -150,7 +151,13 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _Bad(f"{where}: expected a number")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            raise _Bad(f"{where}: number out of range") from None
+        if not math.isfinite(number):  # NaN/Infinity (Python's json accepts them) would compare as drift
+            raise _Bad(f"{where}: expected a finite number")
+        return number
     if hint in (int, str, bool):
         if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
             raise _Bad(f"{where}: expected {hint.__name__}, got {type(value).__name__}")
