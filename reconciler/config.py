@@ -187,7 +187,7 @@ class _Reader:
         value = self.get(key, (int, float), default)
         if not (0 < value < math.inf):  # NaN and infinity too: they would reach socket timeouts
             self.fail(key, f"must be a number greater than 0, got {value}")
-        if cast is int and not isinstance(value, int):  # 0.5 workers would become 0
+        if cast is int and value != int(value):  # 0.5 workers would become 0 (1e6 bytes is fine)
             self.fail(key, f"must be a whole number, got {value}")
         return cast(value)
 

@@ -458,6 +458,7 @@ def test_fault(case: Case, world: World, cli: Any) -> None:
     result = cli("--sites-dir", sites, "--site", "lab", "-f", "json")
     # (a) the run finished, with a report and without a traceback
     assert "Traceback" not in result.err, result.err
+    assert result.out, result.err
     report = json.loads(result.out)
     sources = {s["name"]: s for s in report["sources"]}
     findings = report["findings"]

@@ -167,3 +167,18 @@ def test_finding_ids_are_stable_and_distinct():
     first, second = findings([guest], observe(running)), findings([replace(guest)], observe(running))
     assert [f.id for f in first] == [f.id for f in second]
     assert len({f.id for f in first}) == 2
+
+
+def test_address_gaps_only_for_this_sites_compared_guests():
+    """Another site's host in a shared snapshot, and a lingering guest, give no lan_ip `unknown`."""
+    def gap(vmid, host):
+        return Gap("guest_ips", Reason.AGENT_NOT_RUNNING, "agent down", proxmox_host=host, vmid=vmid)
+
+    guests = [declared(101, "a", lan_ip="192.0.2.1"), declared(102, "old", status=Status.DECOMMISSIONED,
+                                                                 lan_ip="192.0.2.2"),
+              declared(201, "shop", host="pve", lan_ip="192.0.2.3")]
+    result = findings(guests, observe(live(101, "a"), live(102, "old"), gaps=(gap(101, "proxmox-home"),
+                                                                               gap(102, "proxmox-home"))),
+                      observe(live(201, "shop", host="pve"), host="pve", gaps=(gap(201, "pve"),)))
+    assert [(f.subject.vmid, f.field) for f in result if f.kind is Kind.UNKNOWN] == [(101, "lan_ip")]
+    assert (102, "lingering") in [(f.subject.vmid, f.field) for f in result]

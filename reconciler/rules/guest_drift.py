@@ -13,7 +13,7 @@ from ._guests import build_index, subject_of
 RULE_ID = "guest-drift"
 
 # Statuses whose guests' attributes are compared (planning and gone guests have their own rules).
-_COMPARED = frozenset({Status.PROVISIONED, Status.REGISTERED, Status.ACTIVE, Status.STOPPED, Status.TEMPLATE})
+COMPARED = frozenset({Status.PROVISIONED, Status.REGISTERED, Status.ACTIVE, Status.STOPPED, Status.TEMPLATE})
 _EXPECTED_POWER = {Status.ACTIVE: "running", Status.STOPPED: "stopped"}
 
 
@@ -49,7 +49,7 @@ FIELDS = (
 def check(ctx: RuleContext) -> Iterator[Finding]:
     for match in build_index(ctx).matches:
         guest, live = match.declared, match.live
-        if live is None or match.gap is not None or guest.status not in _COMPARED:
+        if live is None or match.gap is not None or guest.status not in COMPARED:
             continue
         for spec in FIELDS:
             want, have = spec.declared(guest), spec.live(live)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from ..model import Finding, Gap, Kind, Severity, Subject
 from . import RuleContext
 from ._guests import build_index, subject_of, type_word
+from .guest_drift import COMPARED
 
 RULE_ID = "guest-unknown"
 
@@ -30,9 +31,12 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 severity=Severity.WARNING, sources=(guest.source,), hint=_HINTS.get(match.gap.reason.value, ""),
             )
     for obs in ctx.live.proxmox:
+        if obs.proxmox_host not in ctx.scope.proxmox_hosts:  # another site's host (e.g. in a shared snapshot)
+            continue
         for gap in obs.gaps:
             guest = declared.get((obs.proxmox_host, gap.vmid or -1))
-            if gap.scope == "guest_ips" and guest is not None and guest.lan_ip:
+            # addresses matter only where the drift rule would compare them (not for lingering guests)
+            if gap.scope == "guest_ips" and guest is not None and guest.lan_ip and guest.status in COMPARED:
                 yield Finding(
                     kind=Kind.UNKNOWN, rule=RULE_ID, subject=subject_of(guest, site), field="lan_ip",
                     reason=gap.reason.value, declared=guest.lan_ip, sources=(guest.source_of("lan_ip"),),
