@@ -290,3 +290,23 @@ def test_whole_number_settings_refuse_fractions(cli, tmp_path):
     path = _offline_site(sites, extra="ssh:\n  concurrency: 0.5\n")
     result = cli("--sites-dir", sites, "--site", "lab")
     assert result.code == 2 and f"{path}:" in result.err and "whole number" in result.err
+
+
+def test_an_invalid_entry_is_not_also_unregistered_and_triples_are_one_finding(cli, tmp_path):
+    import shutil
+
+    root = tmp_path / "spine"
+    shutil.copytree(DEMO_BINDINGS, root)
+    lifecycle = root / "ops/bindings/vm.lifecycle.yaml"
+    text = lifecycle.read_text()
+    # the demo's live guest 110 (scratch) is unregistered; declare it with a misspelt status
+    text = text.replace("vms:\n", "vms:\n  - id: 110\n    hostname: scratch\n    vm_type: lxc\n    status: actve\n", 1)
+    text += "\n  - id: 101\n    hostname: media-third\n    status: active\n"  # 101 is already declared twice
+    lifecycle.write_text(text)
+    report = json.loads(cli("--site", "demo", "--bindings", root, "-f", "json").out)
+    about_110 = [(f["kind"], f["field"]) for f in report["findings"] if f["subject"]["vmid"] == 110]
+    assert about_110 == [("invalid", "status")]
+    duplicates = [f for f in report["findings"] if f["field"] == "duplicate"]
+    assert len(duplicates) == 1 and len(duplicates[0]["sources"]) == 3
+    ids = [f["id"] for f in report["findings"]]
+    assert len(ids) == len(set(ids))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +56,21 @@ def load_lifecycle(path: Path, root: Path, site_of: SiteOf, default_site: str) -
     defaults = data.get("defaults") if isinstance(data.get("defaults"), YMap) else YMap()
     loader = _ItemLoader(shown, defaults, site_of, default_site)
     guests: dict[tuple[str, int], DeclaredGuest] = {}
+    repeated: dict[tuple[str, int], int] = {}  # key → index of its `duplicate` finding in loader.problems
     for index, item in enumerate(items):
         guest = loader.load(item, items.line_of(index))
         if guest is None:
             continue
         first = guests.get(guest.key)
+        if first is not None and guest.key in repeated:
+            # a third (fourth...) entry joins the one `duplicate` finding: one finding, one stable id
+            at = repeated[guest.key]
+            known = loader.problems[at]
+            loader.problems[at] = replace(known, sources=(*known.sources, guest.source),
+                                          hint=known.hint.replace(")", f", {guest.source})", 1))
+            continue
         if first is not None:
+            repeated[guest.key] = len(loader.problems)
             loader.problem(guest.source.line, "duplicate",
                            f"vmid {guest.vmid} is declared twice for Proxmox host '{guest.proxmox_host}' "
                            f"(first at {first.source})",

@@ -13,6 +13,7 @@ from ..model import (
     DeclaredGuest,
     Gap,
     GuestType,
+    Kind,
     LiveGuest,
     ProxmoxObservation,
     Reason,
@@ -72,8 +73,12 @@ def _build_index(ctx: RuleContext) -> GuestIndex:
                 continue
         matches.append(Match(guest, live, gap))
     in_site = (g for obs in ctx.live.proxmox if obs.proxmox_host in ctx.scope.proxmox_hosts for g in obs.guests)
-    unclaimed = tuple(g for g in in_site
-                      if g.key not in declared_keys and g.key not in claimed and g.status != "unknown")
+    # An entry dropped as invalid (bad status, say) still names its guest: that guest is not undeclared,
+    # its `invalid` finding already says what to fix.
+    invalid = {(p.subject.proxmox_host, p.subject.vmid) for p in ctx.declared.problems
+               if p.kind is Kind.INVALID and p.subject.vmid is not None}
+    unclaimed = tuple(g for g in in_site if g.key not in declared_keys and g.key not in claimed
+                      and g.key not in invalid and g.status != "unknown")
     return GuestIndex(tuple(matches), unclaimed, tuple(moved))
 
 
