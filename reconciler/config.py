@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import ConfigError, located
+from .errors import ConfigError, did_you_mean, located
 from .yamlio import YMap, load_yaml_file
 
 T = TypeVar("T")
@@ -143,14 +143,7 @@ class _Reader:
         self.path, self.data, self.context = path, data, context
         for key in data:
             if key not in allowed:
-                self.fail(key, f"unknown key {quoted(key)}{self._suggest(key, allowed)}")
-
-    @staticmethod
-    def _suggest(key: object, allowed: set[str]) -> str:
-        import difflib
-
-        close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-        return f" (did you mean '{close[0]}'?)" if close else ""
+                self.fail(key, f"unknown key {quoted(key)}{did_you_mean(key, allowed)}")
 
     def fail(self, key: str, message: str) -> ConfigError:
         line = self.data.line_of(key) if isinstance(self.data, YMap) else None

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from . import governance
 from .bindings.docker import DockerBindings, load_docker_bindings
+from .bindings.governance import SharedFiles
 from .bindings.lifecycle import LifecycleFile, load_lifecycle
-from .bindings.placement import Placement, load_placement, site_scope
+from .bindings.placement import Placement, load_placement, site_resolver, site_scope
 from .collect.docker import Progress, collect_docker, failed, skipped
 from .collect.pool import worker_pool
 from .collect.proxmox import FATAL_REASONS, DetailPlan, collect_host
@@ -90,6 +91,11 @@ class DeclaredSite:
         return Declared(guests=self.lifecycle.guests, stacks=self.docker.stacks, containers=self.docker.containers,
                         problems=tuple(problems))
 
+    def shared_files(self) -> SharedFiles:
+        """What the governance checks would otherwise read again."""
+        return SharedFiles(self.placement, self.lifecycle, self.docker.ssh_targets, self.docker.compose,
+                           self.docker.registry)
+
     def detail_plan(self, all_addresses: bool = False) -> dict[str, DetailPlan]:
         """Per Proxmox host: which guests need per-guest requests (only those whose comparison needs them)."""
         plans = {}
@@ -105,12 +111,7 @@ def load_declared(cfg: SiteConfig) -> DeclaredSite:
     root = cfg.bindings_root
     placement = load_placement(cfg.binding("placement_policy"), root)
     scope = site_scope(cfg, placement)
-
-    def site_of(proxmox_host: str) -> str | None:
-        if proxmox_host in scope.proxmox_hosts:
-            return cfg.name
-        return placement.site_of_proxmox_host(proxmox_host)
-
+    site_of = site_resolver(cfg, placement, scope)
     lifecycle = load_lifecycle(cfg.binding("vm_lifecycle"), root, site_of, default_site=cfg.name)
     docker = load_docker_bindings(cfg, lifecycle.guests, site_of, placement)
     scope = replace(scope, docker_targets=docker.target_ids)
@@ -217,7 +218,7 @@ def evaluate(site: DeclaredSite, live: LiveState, parts: frozenset[Part] = ALL_P
 
 def governance_findings(site: DeclaredSite) -> list[Finding]:
     """`reconcile check`'s findings of the site, as part of a full run (files only, no network)."""
-    return list(governance.run_check(site.config, placement=site.placement).findings)
+    return list(governance.run_check(site.config, shared=site.shared_files()).findings)
 
 
 def without_repeats(findings: Iterable[Finding]) -> list[Finding]:

@@ -6,6 +6,7 @@ Every error the user can cause (bad config, unreadable bindings, refused credent
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
 
 
@@ -54,3 +55,11 @@ def located(path: object, line: int | None = None, column: int | None = None) ->
         if column is not None:
             text += f":{column}"
     return text
+
+
+def did_you_mean(key: object, allowed: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` for a mistyped key, or "" when nothing allowed is close."""
+    import difflib  # only on the error path
+
+    close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

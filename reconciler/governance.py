@@ -20,8 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from .bindings.governance import GovernanceBindings, load_governance
-from .bindings.placement import Placement
+from .bindings.governance import GovernanceBindings, SharedFiles, load_governance
 from .config import SiteConfig
 from .errors import ConfigError, ExitCode, located
 from .model import Finding, Kind, Severity
@@ -186,10 +185,10 @@ class GovernanceResult:
         return exit_code_of(self.findings)
 
 
-def run_check(cfg: SiteConfig, include_all: bool = False, placement: Placement | None = None) -> GovernanceResult:
+def run_check(cfg: SiteConfig, include_all: bool = False, shared: SharedFiles | None = None) -> GovernanceResult:
     """`reconcile check --site X`: load the site's bindings, run every governance rule (reads files only)."""
     policy = load_policy(cfg)
-    bindings = load_governance(cfg, placement)
+    bindings = load_governance(cfg, shared)
     ctx = build_context(bindings, policy)
     rule_findings = list(run_governance_rules(ctx))
     matrix = coverage(bindings, policy, rule_findings, include_all)

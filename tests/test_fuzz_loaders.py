@@ -336,7 +336,7 @@ def consume(cfg: SiteConfig) -> None:
     findings = engine.evaluate(site, LiveState())
     for finding in findings:  # ids, addresses and rendering touch every field
         assert finding.id and finding.address
-    governance.run_check(cfg, include_all=True, placement=site.placement)  # check + coverage
+    governance.run_check(cfg, include_all=True, shared=site.shared_files())  # check + coverage
 
 
 LOADERS: dict[str, Callable[[Path, Path], object]] = {

@@ -24,7 +24,7 @@ from .compose_targets import ComposeTargetsFile, load_compose_targets
 from .health import HealthFile, load_health
 from .lifecycle import LifecycleFile, load_lifecycle
 from .naming import NamingPolicy, load_naming_policy
-from .placement import Placement, load_placement, site_scope
+from .placement import Placement, load_placement, site_resolver, site_scope
 from .service_registry import ServiceRegistryFile, load_service_registry
 from .ssh_targets import SshTargetsFile, load_ssh_targets
 from .stack_registry import StackRegistryFile, load_stack_registry
@@ -77,24 +77,33 @@ class GovernanceBindings:
     placement_shown: str = "ops/bindings/infra.placement.policy.yaml"
 
 
-def load_governance(cfg: SiteConfig, placement: Placement | None = None) -> GovernanceBindings:
+@dataclass(frozen=True, slots=True)
+class SharedFiles:
+    """Files a caller has loaded already for the same site (the engine's declared side): not read twice."""
+
+    placement: Placement
+    lifecycle: LifecycleFile
+    ssh: SshTargetsFile
+    compose: ComposeTargetsFile
+    registry: ServiceRegistryFile
+
+
+def load_governance(cfg: SiteConfig, shared: SharedFiles | None = None) -> GovernanceBindings:
     """Load every governance surface of `cfg`'s bindings (no network, read-only)."""
     root = cfg.bindings_root
-    placement = placement if placement is not None else load_placement(cfg.binding("placement_policy"), root)
+    placement = shared.placement if shared else load_placement(cfg.binding("placement_policy"), root)
     scope = site_scope(cfg, placement)
-
-    def site_of(proxmox_host: str) -> str | None:
-        if proxmox_host in scope.proxmox_hosts:
-            return cfg.name
-        return placement.site_of_proxmox_host(proxmox_host)
-
-    lifecycle = load_lifecycle(cfg.binding("vm_lifecycle"), root, site_of, default_site=cfg.name)
-    ssh = load_ssh_targets(cfg.binding("ssh_targets"), root, cfg.name)
+    if shared is not None:
+        lifecycle, ssh, compose, registry = shared.lifecycle, shared.ssh, shared.compose, shared.registry
+    else:
+        lifecycle = load_lifecycle(cfg.binding("vm_lifecycle"), root, site_resolver(cfg, placement, scope),
+                                   default_site=cfg.name)
+        ssh = load_ssh_targets(cfg.binding("ssh_targets"), root, cfg.name)
+        compose = load_compose_targets(cfg.binding("docker_compose_targets"), root, cfg.name)
+        registry = load_service_registry(cfg.binding("service_registry"), root, cfg.name)
     registry_path = cfg.binding("service_registry")
-    registry = load_service_registry(registry_path, root, cfg.name)
     backup = load_backup_inventory(cfg.binding("backup_inventory"), root, cfg.name)
     health = load_health(cfg.binding("services_health"), root, cfg.name)
-    compose = load_compose_targets(cfg.binding("docker_compose_targets"), root, cfg.name)
     stacks = load_stack_registry(cfg.binding("stack_registry"), root, cfg.name)
     naming = load_naming_policy(cfg.binding("naming_policy"), root, cfg.name)
     missing = {key: display_path(cfg.binding(key), root) for key in OPTIONAL_FILES if not cfg.binding(key).exists()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,3 +110,14 @@ def site_scope(site: SiteConfig, placement: Placement) -> SiteScope:
     hosts |= {p.name for p in site.proxmox}
     vmid_range = site.vmid_range or (policy.vmid_range if policy else None)
     return SiteScope(site=site.name, proxmox_hosts=frozenset(hosts), vmid_range=vmid_range)
+
+
+def site_resolver(site: SiteConfig, placement: Placement, scope: SiteScope) -> Callable[[str], str | None]:
+    """`proxmox_host` value → the site it belongs to: this site's scope first, then the placement policy."""
+
+    def site_of(proxmox_host: str) -> str | None:
+        if proxmox_host in scope.proxmox_hosts:
+            return site.name
+        return placement.site_of_proxmox_host(proxmox_host)
+
+    return site_of

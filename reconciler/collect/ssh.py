@@ -177,22 +177,17 @@ def _read_all(channel: paramiko.Channel, settings: SshSettings) -> tuple[bytes, 
     deadline = time.monotonic() + settings.command_timeout_s
     cap = settings.max_output_bytes
     out, err = bytearray(), bytearray()
+    streams = ((channel.recv_ready, channel.recv, out), (channel.recv_stderr_ready, channel.recv_stderr, err))
     while True:
         progressed = False
-        while channel.recv_ready():
-            chunk = channel.recv(_READ_CHUNK)
-            if not chunk:
-                break
-            out += chunk
-            progressed = True
-            _check_cap(len(out) + len(err), cap)
-        while channel.recv_stderr_ready():
-            chunk = channel.recv_stderr(_READ_CHUNK)
-            if not chunk:
-                break
-            err += chunk
-            progressed = True
-            _check_cap(len(out) + len(err), cap)
+        for ready, receive, buffer in streams:
+            while ready():
+                chunk = receive(_READ_CHUNK)
+                if not chunk:
+                    break
+                buffer += chunk
+                progressed = True
+                _check_cap(len(out) + len(err), cap)
         if (channel.exit_status_ready() and (channel.eof_received or channel.closed)
                 and not channel.recv_ready() and not channel.recv_stderr_ready()):
             return bytes(out), bytes(err), channel.recv_exit_status()

@@ -20,7 +20,6 @@ errors naming `file:line` (exit 2). Resolution (`resolve`) fills what was not as
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bindings.profiles import ProfilesFile
-from ..errors import BindingsError, ConfigError, located
+from ..errors import BindingsError, ConfigError, did_you_mean, located
 from ..model import GuestType
 from ..yamlio import YMap, load_yaml_file
 from .model import Resolved
@@ -96,9 +95,7 @@ def load_request_file(path: Path) -> VmRequest:
     for key, value in data.items():
         where = located(path, data.line_of(key))
         if key not in _FILE_KEYS:
-            close = difflib.get_close_matches(str(key), sorted(_FILE_KEYS), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"{where}: unknown key '{key}'{hint}")
+            raise ConfigError(f"{where}: unknown key '{key}'{did_you_mean(key, _FILE_KEYS)}")
         name, kind = _FILE_KEYS[key]
         if value is None:
             continue

@@ -61,7 +61,7 @@ def plan_vm(request: VmRequest, configs: Sequence[SiteConfig], site: str, live_f
     sites = {c.name: engine.load_declared(c) for c in configs}
     declared = sites[cfg.name]
     policy = governance.load_policy(cfg)
-    target = build_context(load_governance(cfg, declared.placement), policy)
+    target = build_context(load_governance(cfg, declared.shared_files()), policy)
     others = _other_contexts(configs, cfg, sites)
     profiles = load_vm_profiles(cfg.binding("vm_profiles"), cfg.bindings_root, cfg.name)
     lifecycle_path = cfg.binding("vm_lifecycle")
@@ -91,7 +91,7 @@ def _other_contexts(configs: Sequence[SiteConfig], cfg: SiteConfig,
         if root in roots:
             continue
         roots.add(root)
-        contexts.append(build_context(load_governance(other, sites[other.name].placement),
+        contexts.append(build_context(load_governance(other, sites[other.name].shared_files()),
                                       governance.load_policy(other)))
     return tuple(contexts)
 

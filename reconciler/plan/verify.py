@@ -71,7 +71,7 @@ def verify_vm(configs: Sequence[SiteConfig], site: str, vmid: int, live_file: Pa
     live_findings = engine.evaluate(declared, LiveState(proxmox=observations, docker=docker),
                                     frozenset({engine.Part.GUESTS, engine.Part.STACKS}))
     policy = widened(governance.load_policy(cfg), guest.status)
-    bindings = load_governance(cfg, declared.placement)
+    bindings = load_governance(cfg, declared.shared_files())
     ctx = build_context(bindings, policy)
     # the context's lookups compare guests by identity: use its own copy of the guest
     guest = next((g for g in ctx.site_guests if g.key == guest.key), guest)

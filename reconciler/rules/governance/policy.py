@@ -17,12 +17,11 @@ Unknown rule ids and keys are configuration errors naming the file and line.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ...errors import ConfigError, located
+from ...errors import ConfigError, did_you_mean, located
 from ...model import GONE, DeclaredGuest, Severity, Status
 
 ACTIVE = frozenset({Status.ACTIVE})
@@ -125,9 +124,8 @@ def policy_from_rules(rules: Mapping[str, Any], where: str = "site file") -> Gov
             continue  # another family of rules (not governance)
         name = RULE_FIELDS.get(key)
         if name is None:
-            close = difflib.get_close_matches(key, sorted(RULE_FIELDS), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"{located(where, line)}: rules: unknown governance rule '{key}'{hint}")
+            raise ConfigError(f"{located(where, line)}: rules: unknown governance rule '{key}'"
+                              f"{did_you_mean(key, RULE_FIELDS)}")
         changes[name] = _scope(getattr(policy, name), value, f"rules.{key}", where, line)
     return replace(policy, **changes)
 
@@ -148,9 +146,7 @@ def _scope(base: RuleScope, value: Any, context: str, where: str, line: int | No
     for key, item in value.items():
         at = _line(value, key) or line
         if key not in _SCOPE_KEYS:
-            close = difflib.get_close_matches(str(key), sorted(_SCOPE_KEYS), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"{located(where, at)}: {context}: unknown key '{key}'{hint}")
+            raise ConfigError(f"{located(where, at)}: {context}: unknown key '{key}'{did_you_mean(key, _SCOPE_KEYS)}")
         if key == "enabled":
             if not isinstance(item, bool):
                 raise ConfigError(f"{located(where, at)}: {context}.enabled: expected true or false")
@@ -195,9 +191,8 @@ def _general(value: Any, where: str, line: int | None) -> dict[str, Any]:
     for key, item in value.items():
         at = _line(value, key) or line
         if key not in _GENERAL_KEYS:
-            close = difflib.get_close_matches(str(key), sorted(_GENERAL_KEYS), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"{located(where, at)}: rules.{GENERAL_KEY}: unknown key '{key}'{hint}")
+            raise ConfigError(f"{located(where, at)}: rules.{GENERAL_KEY}: unknown key '{key}'"
+                              f"{did_you_mean(key, _GENERAL_KEYS)}")
         names = _names(item, f"rules.{GENERAL_KEY}.{key}", where, at)
         changes[key] = tuple(sorted(names)) if key == "placeholder_prefixes" else names
     return changes
