@@ -1,4 +1,4 @@
-"""Shared fixtures: run the CLI in-process, locate the shared reference data, and session-wide guarantees.
+"""Shared fixtures: run the CLI in-process, locate the reference data in tests/data, and session-wide guarantees.
 
 Guarantees checked after every test and again over the whole session (bookkeeping in tests/guarantees.py,
 self-tests in tests/test_guarantees.py):
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,28 @@ from tests import guarantees
 from tests.fakes import pve_server
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# The user's binding snapshots and the Proxmox / docker samples, kept in the repo: a fresh clone needs nothing
+# beside it (tests/data/README.md says where each came from).
+DATA = REPO / "tests" / "data"
 SCHEMA = REPO / "docs" / "report-schema.json"
+# Developers have the reference folder `../shared` beside the repo; a fresh clone (and CI's) has none. Any
+# test that opened or listed a path under it would pass here and fail there, so every such access is
+# recorded by an audit hook and fails the session.
+BESIDE_REPO = str(REPO.parent / "shared") + os.sep
+READS_BESIDE_REPO: list[str] = []
+
+
+def _watch_reads_beside_repo(event: str, args: tuple[object, ...]) -> None:
+    if event not in ("open", "os.listdir", "os.scandir") or not args:
+        return
+    target = args[0]
+    if isinstance(target, bytes):
+        target = os.fsdecode(target)
+    if isinstance(target, str | os.PathLike) and os.path.abspath(target).startswith(BESIDE_REPO):
+        READS_BESIDE_REPO.append(f"{event} {target}")
+
+
+sys.addaudithook(_watch_reads_beside_repo)
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Loopback sshd + fake docker fixtures, shared by every test that takes the SSH path.
@@ -63,11 +84,10 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.fixture(scope="session")
-def shared() -> Path:
-    """The user's reference files beside the repo. Missing in CI is a failure, never a skip."""
-    if not SHARED.is_dir():
-        pytest.fail(f"{SHARED} not found: the shared reference data must sit beside the repo")
-    return SHARED
+def ref_data() -> Path:
+    """The reference data the tests read: tests/data (binding snapshots, Proxmox API and docker samples)."""
+    assert DATA.is_dir(), f"{DATA} not found: the test data ships with the repo"
+    return DATA
 
 
 # ── session-wide guarantees ──────────────────────────────────────────────────
@@ -150,6 +170,7 @@ def session_guarantees(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     """After the whole session: only GETs reached the fake APIs, only documented commands the sshds,
     and no secret is in any file any test left under pytest's temporary folders."""
     yield
+    assert not READS_BESIDE_REPO, f"tests read outside the repo (tests/data holds the data): {READS_BESIDE_REPO[:5]}"
     if _started_servers:
         assert pve_server.ALL_REQUESTS, "fake Proxmox APIs were started but never asked anything"
         methods = {record.method for record in pve_server.ALL_REQUESTS}

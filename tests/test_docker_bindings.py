@@ -38,8 +38,8 @@ def _line(root: Path, ref) -> str:
 
 
 @pytest.fixture(params=DATES)
-def real_root(request, shared) -> Path:
-    return shared / "spine-bindings" / request.param
+def real_root(request, ref_data) -> Path:
+    return ref_data / "spine-bindings" / request.param
 
 
 # ── the real files ───────────────────────────────────────────────────────────
@@ -66,8 +66,8 @@ def test_real_loaders_have_no_invalid_items(real_root):
     assert _line(real_root, server.source) == "immich-server:"
 
 
-def test_real_shop_membership_and_endpoints(shared, tmp_path):
-    root = shared / "spine-bindings" / "2026-02-20"
+def test_real_shop_membership_and_endpoints(ref_data, tmp_path):
+    root = ref_data / "spine-bindings" / "2026-02-20"
     docker = _load(root, "shop", tmp_path)
     assert docker.target_ids == SHOP_HOSTS_0220
     endpoint = next(t for t in docker.targets if t.target == "docker-host")
@@ -83,8 +83,8 @@ def test_real_shop_membership_and_endpoints(shared, tmp_path):
     assert len(docker.explain()) == len(docker.membership) + len(docker.targets)
 
 
-def test_real_security_finding_once_and_no_invalid(shared, tmp_path):
-    root = shared / "spine-bindings" / "2026-02-20"
+def test_real_security_finding_once_and_no_invalid(ref_data, tmp_path):
+    root = ref_data / "spine-bindings" / "2026-02-20"
     docker = _load(root, "shop", tmp_path)
     kinds = [p.kind for p in docker.problems]
     assert kinds == [Kind.SECURITY]
@@ -93,14 +93,14 @@ def test_real_security_finding_once_and_no_invalid(shared, tmp_path):
     assert _line(root, finding.sources[0]) == 'strict_host_key_checking: "no"'
 
 
-def test_real_home_site(shared, tmp_path):
+def test_real_home_site(ref_data, tmp_path):
     """2026-02-12: the home vaultwarden target (ssh_target vault) is home's; 2026-02-20 it is disabled."""
-    old = _load(shared / "spine-bindings" / "2026-02-12", "home", tmp_path)
+    old = _load(ref_data / "spine-bindings" / "2026-02-12", "home", tmp_path)
     assert old.target_ids == {"vault"}
     vault = next(t for t in old.targets if t.target == "vault")
     assert vault.compose_target == "vaultwarden-home"
     assert [s.path for s in old.stacks] == ["/home/ron/vaultwarden"]
-    new = _load(shared / "spine-bindings" / "2026-02-20", "home", tmp_path)
+    new = _load(ref_data / "spine-bindings" / "2026-02-20", "home", tmp_path)
     assert new.target_ids == frozenset()
     assert new.problems == ()  # no docker host of home is covered by the insecure default
 
@@ -108,8 +108,8 @@ def test_real_home_site(shared, tmp_path):
 # ── site file settings ───────────────────────────────────────────────────────
 
 
-def test_explicit_docker_targets_win(shared, tmp_path):
-    root = shared / "spine-bindings" / "2026-02-20"
+def test_explicit_docker_targets_win(ref_data, tmp_path):
+    root = ref_data / "spine-bindings" / "2026-02-20"
     docker = _load(root, "home", tmp_path, docker_targets=("immich",))
     assert docker.target_ids == {"immich"}
     immich = next(m for m in docker.membership if m.target == "immich")
@@ -118,8 +118,8 @@ def test_explicit_docker_targets_win(shared, tmp_path):
     assert others and not any(m.member for m in others)
 
 
-def test_overrides_and_ssh_config_alias(shared, tmp_path):
-    root = shared / "spine-bindings" / "2026-02-20"
+def test_overrides_and_ssh_config_alias(ref_data, tmp_path):
+    root = ref_data / "spine-bindings" / "2026-02-20"
     config = tmp_path / "ssh_config"
     config.write_text("Host immich\n  HostName 127.0.0.1\n  User tester\n  Port 2200\n  IdentityFile /keys/immich\n")
     ssh = SshSettings(config_file=config, identity_file=Path("/keys/default"),
@@ -225,12 +225,12 @@ def test_missing_files_are_empty(tmp_path):
     assert docker.compose.present is False and docker.ssh_targets.present is False
 
 
-def test_real_lifecycle_vs_compose_targets_gap(shared, tmp_path):
+def test_real_lifecycle_vs_compose_targets_gap(ref_data, tmp_path):
     """2026-02-20: docker-host's compose target declares `storage`, its vm.lifecycle.yaml guest does not."""
     from reconciler.model import Declared, LiveState, SiteScope
     from reconciler.rules import RuleContext, run_rules, stack_drift
 
-    root = shared / "spine-bindings" / "2026-02-20"
+    root = ref_data / "spine-bindings" / "2026-02-20"
     cfg = _site(root, "shop", tmp_path)
     placement = load_placement(cfg.binding("placement_policy"), root)
     lifecycle = load_lifecycle(cfg.binding("vm_lifecycle"), root, placement.site_of_proxmox_host, default_site="shop")

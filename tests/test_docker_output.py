@@ -29,8 +29,8 @@ from reconciler.model import Reason
 
 
 @pytest.fixture(scope="module")
-def samples(shared):
-    return shared / "docker"
+def samples(ref_data):
+    return ref_data / "docker"
 
 
 def _script_output(home="/home/ops", ls="[]", ls_rc=0, ls_err="", ps="", ps_rc=0, ps_err="", v1=None):

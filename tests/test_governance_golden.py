@@ -1,4 +1,4 @@
-"""Golden tests on the user's real bindings (../shared/spine-bindings, both dates), sockets blocked.
+"""Golden tests on the user's real bindings (tests/data/spine-bindings, both dates), sockets blocked.
 
 Every expected gap below was found by reading the YAML by hand; the comment next to it says why it
 is a gap. `check` must report exactly these (no more, no fewer), each citing the lines given.
@@ -38,14 +38,14 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
-def cfg(shared: Path, site: str, date: str) -> SiteConfig:
-    root = shared / "spine-bindings" / date
+def cfg(ref_data: Path, site: str, date: str) -> SiteConfig:
+    root = ref_data / "spine-bindings" / date
     return SiteConfig(name=site, path=root / f"{site}.yaml", bindings_root=root,
                       binding_paths={k: root / v for k, v in BINDING_FILES.items()})
 
 
-def found(shared, site, date):
-    result = run_check(cfg(shared, site, date))
+def found(ref_data, site, date):
+    result = run_check(cfg(ref_data, site, date))
     assert all(f.kind is Kind.PARITY for f in result.findings), "the real bindings load without invalid items"
     return {(f.rule, f.subject.vmid or f.subject.name, f.field, f.severity, tuple(map(str, f.sources)))
             for f in result.findings}, result
@@ -102,18 +102,18 @@ EXPECTED_HOME_0220 = {
     ("shop", "2026-02-12", EXPECTED_SHOP_0212), ("home", "2026-02-12", EXPECTED_HOME_0212),
     ("shop", "2026-02-20", EXPECTED_SHOP_0220), ("home", "2026-02-20", EXPECTED_HOME_0220),
 ])
-def test_check_reports_exactly_the_hand_verified_gaps(shared, site, date, expected):
-    got, _ = found(shared, site, date)
+def test_check_reports_exactly_the_hand_verified_gaps(ref_data, site, date, expected):
+    got, _ = found(ref_data, site, date)
     assert got - expected == set(), "unexpected findings"
     assert expected - got == set(), "expected findings not reported"
 
 
 @pytest.mark.parametrize("date", ["2026-02-12", "2026-02-20"])
-def test_cited_lines_hold_what_the_findings_say(shared, date):
+def test_cited_lines_hold_what_the_findings_say(ref_data, date):
     """Spot-check: the first source of each backup_target finding is the line that names the bad target."""
-    _, result = found(shared, "shop", date)
-    text = (shared / "spine-bindings" / date / LC).read_text().splitlines()
-    inventory = (shared / "spine-bindings" / date / BK).read_text().splitlines()
+    _, result = found(ref_data, "shop", date)
+    text = (ref_data / "spine-bindings" / date / LC).read_text().splitlines()
+    inventory = (ref_data / "spine-bindings" / date / BK).read_text().splitlines()
     backup = [f for f in result.findings if f.field == "backup_target"]
     assert len(backup) == 5
     for finding in backup:
@@ -121,15 +121,15 @@ def test_cited_lines_hold_what_the_findings_say(shared, date):
         assert inventory[finding.sources[1].line - 1].strip().startswith(f"- name: vm-{finding.subject.vmid}-")
 
 
-def test_exit_codes_follow_actionable_findings(shared):
+def test_exit_codes_follow_actionable_findings(ref_data):
     # shop has errors → 1; home on 2026-02-20 has only info findings → 0
-    assert int(run_check(cfg(shared, "shop", "2026-02-12")).exit_code) == 1
-    assert int(run_check(cfg(shared, "home", "2026-02-20")).exit_code) == 0
+    assert int(run_check(cfg(ref_data, "shop", "2026-02-12")).exit_code) == 1
+    assert int(run_check(cfg(ref_data, "home", "2026-02-20")).exit_code) == 0
 
 
-def test_registry_required_at_home_when_configured(shared):
+def test_registry_required_at_home_when_configured(ref_data):
     """Home guests without registry entries, once the site requires them: the active ones, 100 and 102."""
-    home = cfg(shared, "home", "2026-02-12")
+    home = cfg(ref_data, "home", "2026-02-12")
     home = SiteConfig(**{**{f: getattr(home, f) for f in home.__slots__},
                          "rules": {"governance-registry": {"sites": ["shop", "home"]}}})
     result = run_check(home)
@@ -151,9 +151,9 @@ EXPECTED_CELLS_0212 = {
 }
 
 
-def test_coverage_matrix_2026_02_12_matches_the_hand_checked_table(shared):
+def test_coverage_matrix_2026_02_12_matches_the_hand_checked_table(ref_data):
     date = "2026-02-12"
-    matrix = run_coverage([cfg(shared, "home", date), cfg(shared, "shop", date)], include_all=True)
+    matrix = run_coverage([cfg(ref_data, "home", date), cfg(ref_data, "shop", date)], include_all=True)
     cells = {r.vmid: " ".join(r.cells[s].value for s in matrix.surfaces) for r in matrix.rows}
     assert cells == EXPECTED_CELLS_0212
     # 17 guests; governed = in scope with no MISS: 100, 102, 202, 203, 204, 205; gaps = 1 + 5 MISS cells
@@ -163,10 +163,10 @@ def test_coverage_matrix_2026_02_12_matches_the_hand_checked_table(shared):
     assert coverage_markdown(matrix) == (GOLDEN / "coverage-2026-02-12.md").read_text()
 
 
-def test_coverage_default_rows_are_the_guests_in_scope(shared):
+def test_coverage_default_rows_are_the_guests_in_scope(ref_data):
     """Without --all only guests some surface applies to: the 10 active shop VMs and home 100, 102."""
     date = "2026-02-12"
-    matrix = run_coverage([cfg(shared, "shop", date), cfg(shared, "home", date)])
+    matrix = run_coverage([cfg(ref_data, "shop", date), cfg(ref_data, "home", date)])
     assert sorted(r.vmid for r in matrix.rows) == [100, 102, 200, 202, 203, 204, 205, 206, 207, 209, 210, 211]
     assert matrix.summary == "12 guests | 6 governed | 6 gaps"
     assert all(r.cells["registry"] is Cell.NA for r in matrix.rows if r.site == "home")
@@ -175,14 +175,14 @@ def test_coverage_default_rows_are_the_guests_in_scope(shared):
 # ── acceptance 3: the parity table ───────────────────────────────────────────
 
 
-def parity(shared, date):
-    table = run_parity([cfg(shared, "shop", date), cfg(shared, "home", date)])
+def parity(ref_data, date):
+    table = run_parity([cfg(ref_data, "shop", date), cfg(ref_data, "home", date)])
     return table, {r.category: ([r.cell(s) for s in table.sites], r.ratio(table.sites), r.unassigned)
                    for r in table.rows}
 
 
-def test_parity_2026_02_12_hand_derived(shared):
-    table, rows = parity(shared, "2026-02-12")
+def test_parity_2026_02_12_hand_derived(ref_data):
+    table, rows = parity(ref_data, "2026-02-12")
     assert table.sites == ("shop", "home")  # placement sites with Proxmox hosts (mobile has none)
     # SSH targets — shop: docker-host, pve, automation-stack, infra-core, observability, dev-tools,
     # download-stack, streaming-stack, ai-consolidation, immich, finance-stack + 5 lan-only *-shop
@@ -204,8 +204,8 @@ def test_parity_2026_02_12_hand_derived(shared):
     assert parity_markdown(table).splitlines()[0] == "| Category | Shop | Home | Ratio | Unassigned |"
 
 
-def test_parity_2026_02_20_hand_derived(shared):
-    _, rows = parity(shared, "2026-02-20")
+def test_parity_2026_02_20_hand_derived(ref_data):
+    _, rows = parity(ref_data, "2026-02-20")
     # SSH: +mint-data, +mint-apps at the shop (18); home lost vault and download-home, gained udr-home (5).
     assert rows["SSH targets"] == (["18", "5"], "3.6x", 0)
     # Compose: +mint-data, +mint-apps (12); vaultwarden-home is still an entry (disabled) at home.
@@ -222,9 +222,9 @@ def test_parity_2026_02_20_hand_derived(shared):
 # ── the same, through the command line ───────────────────────────────────────
 
 
-def site_files(tmp_path: Path, shared: Path, date: str) -> Path:
+def site_files(tmp_path: Path, ref_data: Path, date: str) -> Path:
     """Site files for shop and home on one dated snapshot (bindings only: no API, no snapshot)."""
-    root = shared / "spine-bindings" / date
+    root = ref_data / "spine-bindings" / date
     sites = tmp_path / "sites"
     sites.mkdir()
     for name in ("shop", "home"):
@@ -235,8 +235,8 @@ def site_files(tmp_path: Path, shared: Path, date: str) -> Path:
 @pytest.mark.parametrize(("site", "date", "expected"), [
     ("shop", "2026-02-12", EXPECTED_SHOP_0212), ("home", "2026-02-20", EXPECTED_HOME_0220),
 ])
-def test_check_command_reports_the_hand_verified_gaps(cli, shared, tmp_path, site, date, expected):
-    result = cli("--sites-dir", site_files(tmp_path, shared, date), "check", "--site", site, "-f", "json")
+def test_check_command_reports_the_hand_verified_gaps(cli, ref_data, tmp_path, site, date, expected):
+    result = cli("--sites-dir", site_files(tmp_path, ref_data, date), "check", "--site", site, "-f", "json")
     report = json.loads(result.out)
     got = {(f["rule"], f["subject"]["vmid"] or f["subject"]["name"], f["field"], Severity(f["severity"]),
             tuple(f["sources"])) for f in report["findings"]}
@@ -244,8 +244,8 @@ def test_check_command_reports_the_hand_verified_gaps(cli, shared, tmp_path, sit
     assert result.code == (1 if any(e[3] is not I for e in expected) else 0)
 
 
-def test_coverage_command_prints_the_golden_table(cli, shared, tmp_path):
-    sites = site_files(tmp_path, shared, "2026-02-12")
+def test_coverage_command_prints_the_golden_table(cli, ref_data, tmp_path):
+    sites = site_files(tmp_path, ref_data, "2026-02-12")
     result = cli("--sites-dir", sites, "coverage", "--site", "home", "--site", "shop", "--all")
     assert result.out == (GOLDEN / "coverage-2026-02-12.txt").read_text()
     assert result.code == 1
@@ -255,8 +255,8 @@ def test_coverage_command_prints_the_golden_table(cli, shared, tmp_path):
     assert {row["vmid"] for row in data["rows"]} >= {200, 206, 211}
 
 
-def test_parity_command_prints_the_seed_table(cli, shared, tmp_path):
-    result = cli("--sites-dir", site_files(tmp_path, shared, "2026-02-20"), "parity", "--sites", "shop,home")
+def test_parity_command_prints_the_seed_table(cli, ref_data, tmp_path):
+    result = cli("--sites-dir", site_files(tmp_path, ref_data, "2026-02-20"), "parity", "--sites", "shop,home")
     assert result.code == 0
     rows = {line.split("  ")[0]: line.split() for line in result.out.splitlines()[2:]}
     assert rows["SSH targets"][-4:] == ["18", "5", "3.6x", "0"]

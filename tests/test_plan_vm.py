@@ -60,9 +60,9 @@ class Lab:
     servers: dict[str, FakePVE]
 
 
-def copy_bindings(shared: Path, into: Path) -> Path:
+def copy_bindings(ref_data: Path, into: Path) -> Path:
     root = into / "spine"
-    shutil.copytree(shared / "spine-bindings" / REAL, root)
+    shutil.copytree(ref_data / "spine-bindings" / REAL, root)
     return root
 
 
@@ -89,9 +89,9 @@ def write_sites(base: Path, root: Path, servers: dict[str, FakePVE], shop_extra:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Iterator[Lab]:
+def lab(tmp_path_factory: pytest.TempPathFactory, ref_data: Path) -> Iterator[Lab]:
     base = tmp_path_factory.mktemp("plan-vm")
-    root = copy_bindings(shared, base)
+    root = copy_bindings(ref_data, base)
     with ExitStack() as stack:
         servers = {host: stack.enter_context(FakePVE(estate, token_id=TOKEN_ID, secret=SECRET))
                    for host, estate in (("pve", SHOP), ("proxmox-home", HOME))}
@@ -282,9 +282,9 @@ def test_lxc_at_home_gets_home_names_and_the_lxc_backup_glob(cli, lab: Lab) -> N
     assert "service_registry" not in stubs and "services_health" not in stubs
 
 
-def test_lifecycle_stub_follows_the_older_schema_of_its_file(cli, lab: Lab, shared: Path, tmp_path: Path) -> None:
+def test_lifecycle_stub_follows_the_older_schema_of_its_file(cli, lab: Lab, ref_data: Path, tmp_path: Path) -> None:
     older = tmp_path / "spine-2026-02-12"
-    shutil.copytree(shared / "spine-bindings" / "2026-02-12", older)
+    shutil.copytree(ref_data / "spine-bindings" / "2026-02-12", older)
     code, report = plan(cli, lab, *FREE, "--bindings", older)
     assert code == 0, [c for c in report["checks"] if c["result"] == "fail"]
     lifecycle = next(s["stub"] for s in report["register"] if s["file_key"] == "vm_lifecycle")
@@ -352,7 +352,7 @@ ROUND_TRIP = ("--site", "shop", "--vmid", "214", "--hostname", "mail-archiver", 
 
 
 @pytest.mark.sshd
-def test_round_trip_stubs_load_cleanly_and_verify_passes(cli, shared: Path, sshd_factory, tmp_path: Path) -> None:
+def test_round_trip_stubs_load_cleanly_and_verify_passes(cli, ref_data: Path, sshd_factory, tmp_path: Path) -> None:
     docker = sshd_factory()
     stack_dir = "/opt/stacks/mail-archiver"
     docker.configure(
@@ -373,7 +373,7 @@ def test_round_trip_stubs_load_cleanly_and_verify_passes(cli, shared: Path, sshd
           overrides:
             mail-archiver: {{host: 127.0.0.1, port: {docker.port}, user: {docker.user}}}
         """)
-    root = copy_bindings(shared, tmp_path)
+    root = copy_bindings(ref_data, tmp_path)
     with ExitStack() as stack:
         servers = {host: stack.enter_context(FakePVE(estate, token_id=TOKEN_ID, secret=SECRET))
                    for host, estate in (("pve", SHOP), ("proxmox-home", HOME))}

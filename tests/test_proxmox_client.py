@@ -39,8 +39,8 @@ MOCK = "https://127.0.0.1:8006"  # only ever reached through `responses`: no pac
 API = f"{MOCK}/api2/json"
 
 
-def sample(shared: Path, name: str) -> Any:
-    return json.loads((shared / "pve-api" / f"{name}.json").read_text())
+def sample(ref_data: Path, name: str) -> Any:
+    return json.loads((ref_data / "pve-api" / f"{name}.json").read_text())
 
 
 def host_config(url: str = MOCK, **changes: Any) -> ProxmoxHostConfig:
@@ -85,8 +85,8 @@ def gap_for(observation: ProxmoxObservation, vmid: int) -> Any:
 # ── parsing (pure) ───────────────────────────────────────────────────────────
 
 
-def test_parse_cluster_resources_real_standalone_sample(shared: Path) -> None:
-    parsed = pve_parse.parse_cluster_resources(sample(shared, "cluster_resources.standalone")["data"], "pve-test")
+def test_parse_cluster_resources_real_standalone_sample(ref_data: Path) -> None:
+    parsed = pve_parse.parse_cluster_resources(sample(ref_data, "cluster_resources.standalone")["data"], "pve-test")
     guests = {g.vmid: g for g in parsed.guests}
     assert sorted(guests) == [100, 101, 102]
     jellyfin = guests[100]
@@ -100,8 +100,8 @@ def test_parse_cluster_resources_real_standalone_sample(shared: Path) -> None:
     assert all(g.proxmox_host == "pve-test" and g.key == ("pve-test", g.vmid) for g in parsed.guests)
 
 
-def test_parse_cluster_resources_old_offline_and_broken_shapes(shared: Path) -> None:
-    offline = sample(shared, "cluster_resources.type_vm.offline_node_entry")["data"]
+def test_parse_cluster_resources_old_offline_and_broken_shapes(ref_data: Path) -> None:
+    offline = sample(ref_data, "cluster_resources.type_vm.offline_node_entry")["data"]
     guest = pve_parse.parse_cluster_resources(offline, "h").guests[0]
     assert (guest.vmid, guest.node, guest.name, guest.status, guest.cores, guest.memory_mb) == (
         1002, "pve2", None, "unknown", None, None)
@@ -117,18 +117,18 @@ def test_parse_cluster_resources_old_offline_and_broken_shapes(shared: Path) -> 
         pve_parse.parse_cluster_resources([{"type": "lxc", "vmid": 5}], "h")
 
 
-def test_parse_interfaces_real_samples(shared: Path) -> None:
-    plain = sample(shared, "qemu_agent_network_get_interfaces")["data"]
+def test_parse_interfaces_real_samples(ref_data: Path) -> None:
+    plain = sample(ref_data, "qemu_agent_network_get_interfaces")["data"]
     assert pve_parse.parse_agent_interfaces(plain) == ("10.1.2.3", "fd8c:4687:e88d:1be3:5b70:7b88:c79c:293",
                                                        "10.10.2.3")
-    multi = sample(shared, "qemu_agent_network_get_interfaces.multi_nic")["data"]
+    multi = sample(ref_data, "qemu_agent_network_get_interfaces.multi_nic")["data"]
     assert pve_parse.parse_agent_interfaces(multi) == ("172.16.0.143", "10.0.0.133", "172.17.0.1", "10.42.0.1")
-    error = sample(shared, "qemu_agent_network_get_interfaces.guest_error")["data"]
+    error = sample(ref_data, "qemu_agent_network_get_interfaces.guest_error")["data"]
     with pytest.raises(pve_parse.AgentError, match="not currently supported"):
         pve_parse.parse_agent_interfaces(error)
     with pytest.raises(pve_parse.ShapeError):
         pve_parse.parse_agent_interfaces({"result": "nope"})
-    lxc = sample(shared, "lxc_interfaces.pve81_83")["data"]
+    lxc = sample(ref_data, "lxc_interfaces.pve81_83")["data"]
     assert pve_parse.parse_lxc_interfaces(lxc) == ("192.168.3.95",)  # lo and fe80:: dropped
     new_shape = [{"name": "eth0", "ip-addresses": [{"ip-address": "10.0.0.9", "ip-address-type": "inet",
                                                     "prefix": "24"}]}]
@@ -178,8 +178,8 @@ def test_classify_status(status: int, message: str, reason: Reason) -> None:
 # ── the client through `responses` ───────────────────────────────────────────
 
 
-def test_listing_from_real_sample_is_one_authenticated_get(rsps: responses.RequestsMock, shared: Path) -> None:
-    rsps.get(f"{API}/cluster/resources", json=sample(shared, "cluster_resources.standalone"))
+def test_listing_from_real_sample_is_one_authenticated_get(rsps: responses.RequestsMock, ref_data: Path) -> None:
+    rsps.get(f"{API}/cluster/resources", json=sample(ref_data, "cluster_resources.standalone"))
     observation = collect_host(host_config(), "shop", DetailPlan())
     assert observation.listed and observation.status is not None
     assert (observation.status.status, observation.status.requests) == ("ok", 1)
@@ -226,15 +226,15 @@ def test_wrong_shape_listing_is_api_error(rsps: responses.RequestsMock) -> None:
     assert "expected a list" in observation.status.detail
 
 
-def test_detail_failures_become_guest_gaps(rsps: responses.RequestsMock, shared: Path) -> None:
+def test_detail_failures_become_guest_gaps(rsps: responses.RequestsMock, ref_data: Path) -> None:
     rsps.get(f"{API}/cluster/resources", json=listing(
         {"vmid": 201}, {"vmid": 202}, {"vmid": 203}, {"vmid": 204, "type": "lxc"}, {"vmid": 205, "type": "lxc"},
         {"vmid": 206}))
     agent = f"{API}/nodes/pve/qemu/{{}}/agent/network-get-interfaces"
-    rsps.get(agent.format(201), json=sample(shared, "qemu_agent_network_get_interfaces"))
-    rsps.get(agent.format(202), json=sample(shared, "qemu_agent_network_get_interfaces.guest_error"))
+    rsps.get(agent.format(201), json=sample(ref_data, "qemu_agent_network_get_interfaces"))
+    rsps.get(agent.format(202), json=sample(ref_data, "qemu_agent_network_get_interfaces.guest_error"))
     rsps.get(agent.format(203), status=403, json={"data": None})
-    rsps.get(f"{API}/nodes/pve/lxc/204/interfaces", json=sample(shared, "lxc_interfaces.pve81_83"))
+    rsps.get(f"{API}/nodes/pve/lxc/204/interfaces", json=sample(ref_data, "lxc_interfaces.pve81_83"))
     rsps.get(f"{API}/nodes/pve/lxc/205/interfaces", status=501, json={"data": None})
     rsps.get(agent.format(206), body=requests.exceptions.ReadTimeout())
     observation = collect_host(host_config(), "shop", DetailPlan(ips_for=None))

@@ -1,4 +1,4 @@
-"""The fake Proxmox API (tests/fakes/pve_server.py) against the real response samples in ../shared/pve-api.
+"""The fake Proxmox API (tests/fakes/pve_server.py) against the real response samples in tests/data/pve-api.
 
 If the fake drifted from what PVE really sends, every test built on it would prove nothing: these tests pin its
 shapes, status codes, reason phrases, TLS, token check, permission model and fault injection.
@@ -42,8 +42,8 @@ ESTATE = {
 }
 
 
-def sample(shared: Path, name: str) -> Any:
-    return json.loads((shared / "pve-api" / f"{name}.json").read_text())
+def sample(ref_data: Path, name: str) -> Any:
+    return json.loads((ref_data / "pve-api" / f"{name}.json").read_text())
 
 
 @pytest.fixture
@@ -71,15 +71,15 @@ def data(server: FakePVE, path: str) -> Any:
     return response.json()["data"]
 
 
-def error_case(shared: Path, status: int) -> list[dict[str, Any]]:
-    return [c for c in sample(shared, "errors.derived")["cases"] if c["status"] == status]
+def error_case(ref_data: Path, status: int) -> list[dict[str, Any]]:
+    return [c for c in sample(ref_data, "errors.derived")["cases"] if c["status"] == status]
 
 
 # ── shapes against the real samples ──────────────────────────────────────────
 
 
-def test_cluster_resources_entries_have_the_real_keys(srv: FakePVE, shared: Path) -> None:
-    real = {e["type"]: set(e) for e in sample(shared, "cluster_resources.standalone")["data"]}
+def test_cluster_resources_entries_have_the_real_keys(srv: FakePVE, ref_data: Path) -> None:
+    real = {e["type"]: set(e) for e in sample(ref_data, "cluster_resources.standalone")["data"]}
     fake = data(srv, "cluster/resources")
     by_type: dict[str, list[dict[str, Any]]] = {}
     for entry in fake:
@@ -96,8 +96,8 @@ def test_cluster_resources_entries_have_the_real_keys(srv: FakePVE, shared: Path
     assert next(e for e in by_type["qemu"] if e["vmid"] == 9000)["template"] == 1
 
 
-def test_offline_node_and_its_guests_look_like_real_pve(srv: FakePVE, shared: Path) -> None:
-    real_entry = sample(shared, "cluster_resources.type_vm.offline_node_entry")["data"][0]
+def test_offline_node_and_its_guests_look_like_real_pve(srv: FakePVE, ref_data: Path) -> None:
+    real_entry = sample(ref_data, "cluster_resources.type_vm.offline_node_entry")["data"][0]
     vms = data(srv, "cluster/resources?type=vm")
     far = next(e for e in vms if e["vmid"] == 300)
     assert set(far) == set(real_entry) and far["status"] == "unknown" and "name" not in far
@@ -108,41 +108,41 @@ def test_offline_node_and_its_guests_look_like_real_pve(srv: FakePVE, shared: Pa
     assert {e["type"] for e in data(srv, "cluster/resources?type=storage")} == {"storage"}
     # every /nodes/{offline}/... path is proxied to a dead node: 595 with an empty body
     response = get(srv, "nodes/pve2/qemu/300/config")
-    real_595 = error_case(shared, 595)[0]
+    real_595 = error_case(ref_data, 595)[0]
     assert response.status_code == 595 and response.reason in real_595["reason_examples"]
     assert response.content == b""
 
 
-def test_listing_endpoints_have_the_real_keys(srv: FakePVE, shared: Path) -> None:
-    assert set(data(srv, "version")) == set(sample(shared, "version.pve9")["data"])
+def test_listing_endpoints_have_the_real_keys(srv: FakePVE, ref_data: Path) -> None:
+    assert set(data(srv, "version")) == set(sample(ref_data, "version.pve9")["data"])
     assert len(data(srv, "version")["repoid"]) == 16  # 8.x and later
-    real_node = set(sample(shared, "nodes")["data"][0])
+    real_node = set(sample(ref_data, "nodes")["data"][0])
     nodes = {n["node"]: n for n in data(srv, "nodes")}
     assert set(nodes["pve"]) == real_node
     assert nodes["pve"]["ssl_fingerprint"] == srv.fingerprint.removeprefix("sha256:")
-    assert set(sample(shared, "node_status.pve7")["data"]) <= set(data(srv, "nodes/pve/status"))
+    assert set(sample(ref_data, "node_status.pve7")["data"]) <= set(data(srv, "nodes/pve/status"))
 
     qemu = {e["vmid"]: e for e in data(srv, "nodes/pve/qemu")}
-    real_qemu = set(sample(shared, "nodes_qemu.pve6")["data"][0])
+    real_qemu = set(sample(ref_data, "nodes_qemu.pve6")["data"][0])
     assert real_qemu - {"template"} <= set(qemu[200]) and "type" not in qemu[200]
     assert "template" not in qemu[200] and qemu[9000]["template"] == 1  # only when 1, since PVE 7
     assert 300 not in qemu  # another node's guest
     lxc = data(srv, "nodes/pve/lxc")
-    assert set(sample(shared, "nodes_lxc.pve7")["data"][0]) <= set(lxc[0])
+    assert set(sample(ref_data, "nodes_lxc.pve7")["data"][0]) <= set(lxc[0])
     assert lxc[0]["type"] == "lxc" and isinstance(lxc[0]["vmid"], int)
 
     pools = data(srv, "pools")
     assert pools == [{"poolid": "prod", "comment": "production"}]
-    assert set(pools[0]) == set(sample(shared, "pools")["data"][0])
+    assert set(pools[0]) == set(sample(ref_data, "pools")["data"][0])
     detail = data(srv, "pools?poolid=prod")[0]
-    assert set(detail) == set(sample(shared, "pools.poolid")["data"][0])
+    assert set(detail) == set(sample(ref_data, "pools.poolid")["data"][0])
     assert [m["vmid"] for m in detail["members"]] == [200]
 
 
-def test_guest_configs_only_use_keys_real_configs_have(srv: FakePVE, shared: Path) -> None:
+def test_guest_configs_only_use_keys_real_configs_have(srv: FakePVE, ref_data: Path) -> None:
     names = ("qemu_config.pve6", "qemu_config.multi_nic.pve6", "qemu_config.template.pve9",
              "qemu_config.cloudinit.synthetic")
-    qemu_keys = set().union(*(sample(shared, n)["data"] for n in names))
+    qemu_keys = set().union(*(sample(ref_data, n)["data"] for n in names))
     config = data(srv, "nodes/pve/qemu/200/config")
     assert set(config) <= qemu_keys
     assert re.fullmatch(r"virtio=([0-9A-F]{2}:){5}[0-9A-F]{2},bridge=vmbr0", config["net0"])
@@ -150,14 +150,15 @@ def test_guest_configs_only_use_keys_real_configs_have(srv: FakePVE, shared: Pat
     assert config["memory"] == "2048"  # a string from qemu-server 8.0.8 (PVE 8.1) on
     assert "agent" not in data(srv, "nodes/pve/qemu/204/config")
 
-    lxc_keys = set().union(*(sample(shared, n)["data"] for n in ("lxc_config.dhcp.pve7", "lxc_config.static_ip.pve6")))
+    lxc_keys = set().union(*(sample(ref_data, n)["data"]
+                             for n in ("lxc_config.dhcp.pve7", "lxc_config.static_ip.pve6")))
     config = data(srv, "nodes/pve/lxc/201/config")
     assert set(config) <= lxc_keys
     assert "ip=10.9.0.6/24" in config["net0"] and config["hostname"] == "dns"
 
 
-def test_guest_agent_answers_like_real_pve(srv: FakePVE, shared: Path) -> None:
-    real = sample(shared, "qemu_agent_network_get_interfaces")["data"]["result"]
+def test_guest_agent_answers_like_real_pve(srv: FakePVE, ref_data: Path) -> None:
+    real = sample(ref_data, "qemu_agent_network_get_interfaces")["data"]["result"]
     real_iface, real_addr = set(real[1]), set(real[1]["ip-addresses"][0])
     result = data(srv, "nodes/pve/qemu/200/agent/network-get-interfaces")["result"]
     assert [i["name"] for i in result] == ["lo", "eth0"]
@@ -169,9 +170,9 @@ def test_guest_agent_answers_like_real_pve(srv: FakePVE, shared: Path) -> None:
 
     # the guest agent refused the command: HTTP 200, exactly the sample's body
     assert get(srv, "nodes/pve/qemu/202/agent/network-get-interfaces").json() == sample(
-        shared, "qemu_agent_network_get_interfaces.guest_error")
+        ref_data, "qemu_agent_network_get_interfaces.guest_error")
 
-    agent_500 = {r for c in error_case(shared, 500) for r in c["reason_examples"]}
+    agent_500 = {r for c in error_case(ref_data, 500) for r in c["reason_examples"]}
     for vmid, reason in ((205, "QEMU guest agent is not running"), (204, "No QEMU guest agent configured"),
                          (203, "VM 203 is not running")):
         response = get(srv, f"nodes/pve/qemu/{vmid}/agent/network-get-interfaces")
@@ -180,8 +181,8 @@ def test_guest_agent_answers_like_real_pve(srv: FakePVE, shared: Path) -> None:
         assert response.json() == {"data": None, "message": reason + "\n"}  # libpve-http-server >= 5.2
 
 
-def test_lxc_interfaces_follow_the_version(shared: Path) -> None:
-    real = sample(shared, "lxc_interfaces.pve81_83")["data"]
+def test_lxc_interfaces_follow_the_version(ref_data: Path) -> None:
+    real = sample(ref_data, "lxc_interfaces.pve81_83")["data"]
     estate = {"guests": [{"vmid": 101, "type": "lxc", "ips": ["10.9.0.7"]},
                          {"vmid": 102, "type": "lxc", "status": "stopped"}]}
     with FakePVE(Estate.from_dict({**estate, "version": "8.2.4"}), token_id=TOKEN, secret=SECRET) as server:
@@ -199,11 +200,11 @@ def test_lxc_interfaces_follow_the_version(shared: Path) -> None:
         assert len(data(server, "version")["repoid"]) == 8
 
 
-def test_unknown_paths_and_bad_parameters(srv: FakePVE, shared: Path) -> None:
+def test_unknown_paths_and_bad_parameters(srv: FakePVE, ref_data: Path) -> None:
     response = get(srv, "nodes/pve/qemu/200/bogus")
     assert (response.status_code, response.reason) == (501, "Method 'GET /nodes/pve/qemu/200/bogus' not implemented")
     response = get(srv, "cluster/resources?type=vms")
-    assert response.status_code == 400 and set(response.json()) == set(sample(shared, "cluster_nextid.conflict_400"))
+    assert response.status_code == 400 and set(response.json()) == set(sample(ref_data, "cluster_nextid.conflict_400"))
     missing = get(srv, "nodes/pve/qemu/999/config")
     assert (missing.status_code, missing.reason) == (
         500, "Configuration file 'nodes/pve/qemu-server/999.conf' does not exist")

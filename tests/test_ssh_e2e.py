@@ -66,10 +66,10 @@ def assert_only_documented(server):
 # ── the happy path ───────────────────────────────────────────────────────────
 
 
-def test_two_hosts_observed_with_only_the_documented_command(sshd_factory, ssh_settings, shared):
+def test_two_hosts_observed_with_only_the_documented_command(sshd_factory, ssh_settings, ref_data):
     one, two = sshd_factory(), sshd_factory()
-    one.configure(ls=(shared / "docker/compose_ls_all.json").read_text(),
-                  ps=(shared / "docker/real_cli_28.2.2_ps_custom.jsonl").read_text())
+    one.configure(ls=(ref_data / "docker/compose_ls_all.json").read_text(),
+                  ps=(ref_data / "docker/real_cli_28.2.2_ps_custom.jsonl").read_text())
     two.configure(ls="[]\n", ps="")
     # binding values that would be dangerous in a command line: none of them may reach the server
     evil = endpoint(one, name="docker-host; touch /tmp/pwned")

@@ -19,7 +19,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from .. import engine
@@ -280,14 +279,10 @@ def _exit_promptly_on_interrupt() -> None:
     signal.signal(signal.SIGINT, interrupted)
 
 
-# typer >= 0.2x vendors its own click: its exceptions are not click's, so both are listed.
-try:
-    from typer._click.exceptions import ClickException as _TyperClickException
-except ImportError:  # an older typer that uses click itself
-    _TyperClickException = click.ClickException
-_EXITS = (click.exceptions.Exit, typer.Exit)
-_USAGE_ERRORS = (click.ClickException, _TyperClickException)
-_ABORTS = (click.exceptions.Abort, typer.Abort)
+# typer >= 0.28 has its own click (typer._click); its usage errors all derive from the public TyperException.
+_EXITS = (typer.Exit,)
+_USAGE_ERRORS = (typer.TyperException,)
+_ABORTS = (typer.Abort,)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from reconciler.config import SshSettings
 from .sshd import SshServer, sshd_available, start_sshd
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "docker"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "docker"
 
 
 @pytest.fixture(scope="session")

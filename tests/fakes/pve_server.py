@@ -7,8 +7,8 @@
         srv.fingerprint  # "sha256:AA:BB:..." of that certificate
         srv.requests     # every request this server received (ALL_REQUESTS: every server of the process)
 
-Response shapes, status codes and reason phrases follow the Proxmox API (see ../shared/notes/proxmox-api.md and
-the samples in ../shared/pve-api): the message of an error travels in the HTTP reason phrase, and from
+Response shapes, status codes and reason phrases follow the Proxmox API (the notes on the Proxmox API and
+the samples in tests/data/pve-api): the message of an error travels in the HTTP reason phrase, and from
 libpve-http-server 5.2 also as `message` in the JSON body (`message_in_body`). What a token may see is computed
 from ACL-like `Grant`s the way PVE computes it: a guest the token may not audit is absent from listings, its own
 paths answer 403, and `/access/permissions` maps path → {privilege: propagate flag}.
