@@ -1,8 +1,10 @@
 """A real OpenSSH sshd on 127.0.0.1 for the docker-over-SSH tests.
 
 Each `SshServer` is one sshd process on an ephemeral loopback port, running as the current user, with
-its own host key, one authorised client key, and a `bin/` folder first on PATH (via `SetEnv`) holding the
-fake `docker` (tests/fakes/fake_docker), optionally `docker-compose`, and a fake `sudo`. A
+its own host key, one authorised client key, and a `bin/` folder as the whole PATH (via `SetEnv`) holding
+the fake `docker` (tests/fakes/fake_docker), optionally `docker-compose`, and a fake `sudo`. Nothing else is
+on PATH, so a `docker` or `docker-compose` the machine itself happens to have never answers in its place (the
+remote script needs only shell builtins besides those). A
 `ForceCommand` wrapper records every command line the client asked to run (NUL-separated) before
 running it with /bin/sh, so tests can assert that only the documented command ever ran.
 
@@ -58,7 +60,7 @@ PermitRootLogin prohibit-password
 AllowTcpForwarding no
 X11Forwarding no
 PrintMotd no
-SetEnv PATH={bin}:/usr/bin:/bin FAKE_DOCKER_DIR={ctl}{extra_env}
+SetEnv PATH={bin} FAKE_DOCKER_DIR={ctl}{extra_env}
 ForceCommand {dir}/wrapper
 LogLevel VERBOSE
 {extra_config}"""
