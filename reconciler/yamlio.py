@@ -125,6 +125,8 @@ def parse_yaml(text: str, path: Path | str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         where = located(path, mark.line + 1, mark.column + 1) if mark else str(path)
         problem = _one_line(exc.problem or exc.context or "invalid YAML")
+        if "nesting depth" in problem:  # libyaml's own depth limit (PyYAML >= 6.0.3), reached while scanning ahead
+            raise BindingsError(f"{where}: YAML nesting is deeper than {MAX_DEPTH} levels") from None
         raise BindingsError(f"{where}: YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise BindingsError(f"{path}: YAML error: {_one_line(str(exc))}") from None

@@ -137,7 +137,9 @@ def huge_integer(path: Path) -> None:
 
 HOSTILE: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "billion_laughs": (billion_laughs, ("alias bomb", "100000 nodes")),
-    "deep_flow": (deep_flow, (":1:65:", "nesting is deeper than 64 levels")),
+    # The column differs between PyYAML releases (libyaml scans ahead and has its own depth limit since
+    # 6.0.3): what is ours is the file, the line, the message and the bounds, so the column is not asserted.
+    "deep_flow": (deep_flow, ("vm.lifecycle.yaml:1:", "nesting is deeper than 64 levels")),
     "deep_block": (deep_block, (":65:", "nesting is deeper than 64 levels")),
     "many_nodes": (many_nodes, ("more than 100000 nodes",)),
     "fifty_megabytes": (fifty_megabytes, ("larger than the 8388608-byte limit",)),
