@@ -1,4 +1,9 @@
-"""Which site files a run uses: `--site` names resolved in the sites folder (the demo ships in the package)."""
+"""Which site files a run uses: `--site` names resolved in the sites folder (the demo ships in the package).
+
+The demo is sealed: `--site demo` is always the estate inside the package, it runs alone, it never reads
+another site file, and whatever a run keeps for it (nightly state, ignore file) lives in the per-user state
+folder, never inside the installed package.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,28 @@ from .errors import ConfigError
 
 DEMO_SITE = "demo"
 PACKAGED_DEMO = Path(__file__).resolve().parent / "demo" / "demo.yaml"
+IGNORE_FILE_NAME = ".reconcileignore"
+
+
+def user_state_dir() -> Path:
+    """$XDG_STATE_HOME/reconciler, else ~/.local/state/reconciler (the XDG base directory default)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "reconciler"
+
+
+def is_demo(cfg: SiteConfig) -> bool:
+    return cfg.path.resolve() == PACKAGED_DEMO
+
+
+def default_state_dir(configs: Sequence[SiteConfig]) -> Path:
+    """The nightly state folder without --state-dir: the user's, with the demo's kept apart from real sites'."""
+    base = user_state_dir()
+    return base / DEMO_SITE if any(is_demo(cfg) for cfg in configs) else base
+
+
+def default_ignore_file(cfg: SiteConfig) -> Path:
+    """The ignore file without --ignore: `.reconcileignore` in the bindings root; the demo's in its state folder."""
+    return (user_state_dir() / DEMO_SITE if is_demo(cfg) else cfg.bindings_root) / IGNORE_FILE_NAME
 
 
 def default_sites_dir(explicit: Path | None) -> Path:
@@ -30,6 +57,15 @@ def resolve_site_paths(names: Sequence[str], sites_dir: Path) -> list[Path]:
     """Site names → site files. `all` means every site in the folder except the demo."""
     if not names:
         raise ConfigError("no site given: use --site NAME (or --site all)")
+    if DEMO_SITE in names:
+        if len(set(names)) > 1:
+            raise ConfigError(f"--site {DEMO_SITE} runs alone: it is a made-up estate, not to be mixed with "
+                              f"{', '.join(sorted(set(names) - {DEMO_SITE}))}")
+        reserved = sites_dir / f"{DEMO_SITE}.yaml"
+        if reserved.is_file():
+            raise ConfigError(f"{reserved}: the site name '{DEMO_SITE}' is reserved for the embedded demo; "
+                              "rename this file (and its `site:`) to use it")
+        return [PACKAGED_DEMO]
     available = site_files(sites_dir) if sites_dir.is_dir() else {}
     chosen: dict[str, Path] = {}
     for name in names:
@@ -40,8 +76,6 @@ def resolve_site_paths(names: Sequence[str], sites_dir: Path) -> list[Path]:
             chosen.update(real)
         elif name in available:
             chosen[name] = available[name]
-        elif name == DEMO_SITE:
-            chosen[name] = PACKAGED_DEMO
         else:
             known = ", ".join(sorted(available)) or "none"
             raise ConfigError(f"no site '{name}' in {sites_dir} (known sites: {known}; "

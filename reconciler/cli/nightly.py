@@ -9,7 +9,6 @@ import datetime as dt
 import fnmatch
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,7 @@ import typer
 from .. import engine, governance
 from ..errors import ConfigError, ExitCode
 from ..fileio import refuse_protected
-from ..nightly.ignore import DEFAULT_NAME, append_entry, entry_line, load_file, load_rules, parse_date
+from ..nightly.ignore import append_entry, entry_line, load_file, load_rules, parse_date
 from ..nightly.lock import Holder, RunLock
 from ..nightly.report import NightlyReport, build, render_nightly_json
 from ..nightly.state import (
@@ -36,6 +35,7 @@ from ..render.html import render_html
 from ..render.markdown import render_markdown
 from ..render.prometheus import render_prometheus
 from ..render.table import VERDICT
+from ..sites import IGNORE_FILE_NAME, default_ignore_file, default_state_dir
 from .base import (
     BindingsOpt,
     Options,
@@ -58,14 +58,11 @@ RENDERERS: dict[OutputFormat, Callable[[NightlyReport], str]] = {
 
 StateDirOpt = Annotated[Path | None, typer.Option(
     "--state-dir", metavar="DIR", envvar="RECONCILE_STATE_DIR", show_envvar=False,
-    help="Last report, history and lock [env RECONCILE_STATE_DIR; default $XDG_STATE_HOME/reconciler].")]
+    help="Last report, history and lock [env RECONCILE_STATE_DIR; default $XDG_STATE_HOME/reconciler, "
+         "~/.local/state/reconciler without it; the demo's in its demo/ subfolder].")]
 IgnoreOpt = Annotated[Path | None, typer.Option(
-    "--ignore", metavar="FILE", help=f"Ignore file [default: {DEFAULT_NAME} in each bindings root].")]
-
-
-def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "reconciler"
+    "--ignore", metavar="FILE",
+    help=f"Ignore file [default: {IGNORE_FILE_NAME} in each bindings root; the demo's in its state folder].")]
 
 
 def parse_now(value: str | None) -> dt.datetime | None:
@@ -118,7 +115,7 @@ def report(
     configs = load_configs(site, sites_dir, bindings)
     warn_insecure(configs)
     protected = protected_paths(configs)
-    state = StateDir(state_dir or default_state_dir())
+    state = StateDir(state_dir or default_state_dir(configs))
     refuse_protected(state.path, protected)  # the state (lock, history) never goes into a bindings tree
     for wanted in outputs:
         refuse_protected(wanted.path, protected)  # before the run, not after a long collection
@@ -149,7 +146,7 @@ def waiting_for(wait: float) -> Callable[[Holder | None], None]:
 def run_once(configs: list[Any], state: StateDir, ignore: Path | None, live: Path | None, skip_ssh: bool,
              now: dt.datetime | None, keep: int) -> NightlyReport:
     previous = state.load_previous()
-    rules = load_rules(ignore, [cfg.bindings_root for cfg in configs])
+    rules = load_rules(ignore, [default_ignore_file(cfg) for cfg in configs])
     started = time.monotonic()
     report_ = engine.reconcile(configs, live_file=live, now=now, skip_ssh=skip_ssh, progress=progress_printer())
     matrix = governance.run_coverage(configs)
@@ -230,7 +227,9 @@ def ignore_add(
         raise ConfigError(f"--expires {until}: that day has passed; the entry would never apply")
     line = entry_line(chosen, reason, until)
     configs = [] if ignore is not None else load_configs([finding["subject"]["site"]], sites_dir, bindings)
-    path = ignore or configs[0].bindings_root / DEFAULT_NAME
+    path = ignore or default_ignore_file(configs[0])
+    if ignore is None:
+        path.parent.mkdir(parents=True, exist_ok=True)  # the demo's lives in a state folder that may be new
     if path.exists():
         same = [e for e in load_file(path) if e.pattern == chosen and not e.negate and not e.expired(today)]
         if same:

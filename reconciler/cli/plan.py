@@ -128,6 +128,8 @@ def _verify(site: str | None, vmid: int, proxmox_host: str | None, live: Path | 
 def all_configs(site: str, sites_dir: Path | None, bindings: Path | None) -> list[SiteConfig]:
     """The named site plus every other configured site (a VMID or address used at another site collides too)."""
     chosen = load_configs([site], sites_dir, bindings)
+    if site == DEMO_SITE:  # the demo is sealed: its made-up estate collides with nothing real, and vice versa
+        return chosen
     folder = default_sites_dir(sites_dir or Options.sites_dir)
     others = [n for n in (site_files(folder) if folder.is_dir() else {}) if n not in (DEMO_SITE, site)]
     # every other site file must load: a broken one would silently drop its collisions from the plan

@@ -29,7 +29,6 @@ from pathlib import Path
 from ..errors import ConfigError, located
 from ..fileio import atomic_write
 
-DEFAULT_NAME = ".reconcileignore"
 _TAIL = re.compile(r"^(?:expires:\s*(?P<expires>\S+))?\s*(?:reason:\s*(?P<reason>.*))?$")
 
 
@@ -131,15 +130,14 @@ def load_file(path: Path) -> list[IgnoreEntry]:
     return entries
 
 
-def load_rules(explicit: Path | None, bindings_roots: Iterable[Path]) -> IgnoreRules:
-    """`--ignore FILE` (must exist), else every selected bindings root's `.reconcileignore` that exists."""
+def load_rules(explicit: Path | None, default_files: Iterable[Path]) -> IgnoreRules:
+    """`--ignore FILE` (must exist), else each selected site's default ignore file that exists."""
     if explicit is not None:
         if not explicit.is_file():
             raise ConfigError(f"{explicit}: ignore file not found")
         paths = [explicit]
     else:
-        roots = list(dict.fromkeys(root.resolve() for root in bindings_roots))
-        paths = [root / DEFAULT_NAME for root in roots if (root / DEFAULT_NAME).is_file()]
+        paths = [path for path in dict.fromkeys(p.resolve() for p in default_files) if path.is_file()]
     entries = [entry for path in paths for entry in load_file(path)]
     return IgnoreRules(tuple(entries), tuple(str(p) for p in paths))
 
