@@ -203,8 +203,8 @@ def test_demo_findings_cite_binding_lines(cli, packaged_demo):
     assert container["sources"] == [f"{REGISTRY}:{_line_of(REGISTRY, 'alertmanager:')}"]
 
 
-def test_repo_demo_site_matches_the_packaged_one(cli, monkeypatch):
-    """`sites/demo.yaml` (used from the repo root) and the packaged demo give the same report."""
+def test_demo_from_the_repo_root_is_the_packaged_one(cli, monkeypatch):
+    """The repo's own ./sites (shop and home, whose bindings are not beside a clone) are never read for it."""
     repo = Path(__file__).resolve().parents[1]
     monkeypatch.delenv("RECONCILE_SITES_DIR", raising=False)
     monkeypatch.chdir(repo)
@@ -212,6 +212,62 @@ def test_repo_demo_site_matches_the_packaged_one(cli, monkeypatch):
     monkeypatch.setenv("RECONCILE_SITES_DIR", str(repo / "no-such-folder"))
     packaged = _report(cli)
     assert [f["id"] for f in from_repo["findings"]] == [f["id"] for f in packaged["findings"]]
+
+
+def _broken_sites(folder: Path) -> Path:
+    """A sites folder whose every file is broken: a command that read any of them would exit 2."""
+    folder.mkdir()
+    (folder / "home.yaml").write_text("site: home\nbindings_root: /nonexistent\nproxmox: [\n")
+    (folder / "shop.yaml").write_text("site: shop\nbindinqs_root: /nonexistent\n")
+    return folder
+
+
+@pytest.mark.parametrize("args, code", [
+    (("--site", "demo"), 1), (("check", "--site", "demo"), 1), (("coverage", "--site", "demo"), 1),
+    (("parity", "--site", "demo"), 0), (("plan-vm", "--site", "demo", "--vmid", "150", "--hostname", "x"), 0),
+    (("plan-vm", "--site", "demo", "--verify", "101"), 1)])
+def test_demo_reads_no_other_site_file(cli, packaged_demo, tmp_path, args, code):
+    sites = _broken_sites(tmp_path / "sites")
+    result = cli("--sites-dir", sites, *args)
+    assert result.code == code, result.err
+    assert "home.yaml" not in result.out + result.err and "shop.yaml" not in result.out + result.err
+
+
+def test_demo_runs_alone(cli, packaged_demo, tmp_path):
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    (sites / "lab.yaml").write_text("site: lab\nbindings_root: /nonexistent\n")
+    result = cli("--sites-dir", sites, "--site", "demo", "--site", "lab")
+    assert result.code == 2
+    assert result.err.strip() == ("reconcile: error: --site demo runs alone: it is a made-up estate, "
+                                  "not to be mixed with lab")
+
+
+def test_a_demo_site_file_is_refused_not_silently_shadowed(cli, packaged_demo, tmp_path):
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    (sites / "demo.yaml").write_text("site: demo\nbindings_root: /srv/mine\n")
+    result = cli("--sites-dir", sites, "--site", "demo")
+    assert result.code == 2
+    assert result.err.strip().startswith(f"reconcile: error: {sites / 'demo.yaml'}: the site name 'demo' is reserved")
+
+
+def test_demo_ignore_file_and_state_live_in_the_user_state_folder(cli, packaged_demo, tmp_path, monkeypatch):
+    state = tmp_path / "xdg"
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    report = tmp_path / "r.json"
+    assert cli("--site", "demo", "-f", "json", "-o", report).code == 1
+    finding = json.loads(report.read_text())["findings"][0]
+    added = cli("ignore", "add", "--from-report", report, "--id", finding["id"], "--reason", "known")
+    assert added.code == 0, added.err
+    ignore_file = state / "reconciler" / "demo" / ".reconcileignore"
+    assert added.out.startswith(f"added {ignore_file}:") and ignore_file.is_file()
+    assert not (DEMO_BINDINGS / ".reconcileignore").exists()
+    nightly = cli("report", "--site", "demo", "-o", tmp_path / "nightly.json")
+    assert nightly.code == 1, nightly.err
+    assert [f["id"] for f in json.loads((tmp_path / "nightly.json").read_text())["ignored"]] == [finding["id"]]
+    assert (state / "reconciler" / "demo" / "last-report.json").is_file()
+    assert not (state / "reconciler" / "last-report.json").exists()  # apart from the real sites' state
 
 
 # ── governance subcommands ───────────────────────────────────────────────────
