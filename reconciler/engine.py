@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -23,20 +22,20 @@ from .collect.pool import worker_pool
 from .collect.proxmox import FATAL_REASONS, DetailPlan, collect_host
 from .collect.snapshot import load_snapshot
 from .config import SiteConfig
-from .errors import ConfigError, ExitCode
+from .errors import ConfigError
 from .model import (
     EXPECTED_LIVE,
     Declared,
     DockerObservation,
     Finding,
     Gap,
-    Kind,
     LiveState,
     ProxmoxObservation,
     Reason,
     SiteScope,
     SourceStatus,
 )
+from .model.report import Report, sort_findings
 from .rules import (
     RuleContext,
     guest_drift,
@@ -51,7 +50,7 @@ from .rules.stacks import STACK_RULES
 log = logging.getLogger(__name__)
 
 GUEST_RULES = (guest_unregistered, guest_missing, guest_drift, guest_lifecycle, guest_unknown)
-KIND_ORDER = (Kind.INVALID, Kind.SECURITY, Kind.UNREGISTERED, Kind.MISSING, Kind.DRIFTED, Kind.PARITY, Kind.UNKNOWN)
+
 
 
 class Part(StrEnum):
@@ -178,36 +177,6 @@ def observe_docker(site: DeclaredSite, skip_ssh: bool, progress: Progress | None
 # ── the run ──────────────────────────────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
-    generated_at: str
-    sites: tuple[str, ...]
-    sources: tuple[SourceStatus, ...]
-    findings: tuple[Finding, ...]
-    errors: tuple[str, ...] = ()  # fatal source failures (authentication, TLS, nothing collected)
-    live_from: dict[str, str] = field(default_factory=dict)  # site → "api" or the snapshot path
-
-    def summary(self) -> dict[str, int]:
-        counts = Counter(f.kind.value for f in self.findings)
-        return {kind.value: counts.get(kind.value, 0) for kind in KIND_ORDER}
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return exit_code_for(self.findings, self.errors)
-
-
-def exit_code_for(findings: Iterable[Finding], errors: Sequence[str]) -> ExitCode:
-    """Precedence 2 > 1 > 3 > 0: 0 always means verified in sync."""
-    if errors:
-        return ExitCode.ERROR
-    findings = list(findings)
-    if any(f.actionable for f in findings):
-        return ExitCode.DRIFT
-    if any(f.kind is Kind.UNKNOWN for f in findings):
-        return ExitCode.UNOBSERVED
-    return ExitCode.OK
-
-
 def evaluate(site: DeclaredSite, live: LiveState, parts: frozenset[Part] = ALL_PARTS) -> tuple[Finding, ...]:
     """The pure part: declared × live → findings for one site."""
     ctx = RuleContext(scope=site.scope, declared=site.declared(parts), live=live,
@@ -291,12 +260,6 @@ def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None, now:
     stamp = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return Report(stamp, tuple(s.site for s in sites), tuple(sources), tuple(sort_findings(findings)),
                   tuple(errors), live_from)
-
-
-def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
-    order = {kind: i for i, kind in enumerate(KIND_ORDER)}
-    return sorted(findings, key=lambda f: (order.get(f.kind, 99), f.subject.site, f.subject.proxmox_host or "",
-                                           f.subject.vmid or 0, f.subject.handle, f.field or "", f.message))
 
 
 def take_snapshot(configs: Sequence[SiteConfig], now: dt.datetime | None = None, skip_ssh: bool = False,

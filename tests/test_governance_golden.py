@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.config import BINDING_FILES, SiteConfig
-from reconciler.governance import Cell, run_check, run_coverage, run_parity
+from reconciler.governance import run_check, run_coverage, run_parity
 from reconciler.model import Kind, Severity
+from reconciler.model.coverage import Cell
 from reconciler.render.governance import coverage_markdown, coverage_text, parity_markdown
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -15,8 +15,9 @@ import yaml
 from reconciler.bindings.governance import load_governance
 from reconciler.config import BINDING_FILES, SiteConfig
 from reconciler.errors import ConfigError, ExitCode
-from reconciler.governance import Cell, check_site, coverage, run_check, run_parity
+from reconciler.governance import check_site, coverage, run_check, run_parity
 from reconciler.model import Kind, Severity
+from reconciler.model.coverage import Cell
 from reconciler.render.governance import coverage_json, coverage_markdown, coverage_text, parity_text
 from reconciler.rules.governance import GovernancePolicy, policy_from_rules
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.engine import GUEST_RULES, exit_code_for
+from reconciler.engine import GUEST_RULES
 from reconciler.errors import ExitCode
 from reconciler.model import (
     AuditScope,
@@ -21,6 +21,7 @@ from reconciler.model import (
     SourceRef,
     Status,
 )
+from reconciler.model.report import exit_code_for
 from reconciler.rules import RuleContext, run_rules
 
 SCOPE = SiteScope(site="home", proxmox_hosts=frozenset({"proxmox-home"}))

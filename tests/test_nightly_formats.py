@@ -17,9 +17,9 @@ import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from reconciler.engine import Report
-from reconciler.governance import SURFACE_LABELS, CoverageMatrix
 from reconciler.model import Finding, Kind, SourceStatus, Subject
+from reconciler.model.coverage import SURFACE_LABELS, CoverageMatrix
+from reconciler.model.report import Report
 from reconciler.nightly.ignore import IgnoreRules
 from reconciler.nightly.report import build
 from reconciler.nightly.state import Output, OutputFormat, parse_output

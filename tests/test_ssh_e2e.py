@@ -15,7 +15,6 @@ import pytest
 from reconciler.bindings.docker import DockerEndpoint
 from reconciler.collect.docker import collect_docker
 from reconciler.collect.docker_output import COMMANDS, remote_command
-from reconciler.engine import exit_code_for
 from reconciler.errors import ExitCode
 from reconciler.model import (
     Declared,
@@ -26,6 +25,7 @@ from reconciler.model import (
     SiteScope,
     SourceRef,
 )
+from reconciler.model.report import exit_code_for
 from reconciler.rules import RuleContext, run_rules
 from reconciler.rules.stacks import STACK_RULES
 from tests.fakes.sshd import closed_port, keygen, silent_port

@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from .. import engine, governance
+from .. import governance
+from ..model.report import Report, sort_findings
 from ..render.governance import (
     coverage_json,
     coverage_markdown,
@@ -46,7 +47,7 @@ def check(
     configs = load_configs(site, sites_dir, bindings)
     findings = [f for cfg in configs for f in governance.run_check(cfg).findings]
     stamp = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    report = engine.Report(stamp, tuple(cfg.name for cfg in configs), (), tuple(engine.sort_findings(findings)),
+    report = Report(stamp, tuple(cfg.name for cfg in configs), (), tuple(sort_findings(findings)),
                            live_from=dict.fromkeys((cfg.name for cfg in configs), "none (bindings only)"))
     text = render_json(report) if fmt is Format.JSON else render_table(report, color=use_color() and not output)
     emit(text, output, configs, summary_line(report), quiet_shows_summary=fmt is Format.TABLE)

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..engine import KIND_ORDER, Report
 from ..errors import ExitCode
-from ..governance import CoverageMatrix
 from ..model import Finding
+from ..model.coverage import CoverageMatrix
+from ..model.report import KIND_ORDER, Report
 from ..render.governance import coverage_data
 from ..render.json_report import finding_data, report_data
 from .ignore import IgnoreEntry, IgnoreRules

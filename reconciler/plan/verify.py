@@ -39,6 +39,7 @@ from ..model import (
     Severity,
     Status,
 )
+from ..model.coverage import Cell
 from ..rules.governance import SURFACE_RULES, build_context, run_governance_rules
 from ..rules.governance.context import GovernanceContext
 from ..rules.governance.policy import GovernancePolicy
@@ -218,7 +219,7 @@ def _surface_checks(ctx: GovernanceContext, guest: DeclaredGuest, cells: dict, f
             yield from (finding_check(surface, f) for f in own)
             continue
         cell = cells.get(surface)
-        if cell is None or cell is governance.Cell.NA:
+        if cell is None or cell is Cell.NA:
             yield Check(surface, PASS, f"not required for this guest at site {ctx.site} (n.a.)")
         else:
             yield Check(surface, PASS, *_where_registered(ctx, guest, surface))

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..governance import SURFACE_LABELS, CoverageMatrix, ParityTable
+from ..model.coverage import SURFACE_LABELS, CoverageMatrix, ParityTable
 
 FORMAT_VERSION = 1
 _HEAD = ("site", "vmid", "hostname", "proxmox host", "status")

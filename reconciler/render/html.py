@@ -12,7 +12,7 @@ from html import escape
 from itertools import groupby
 from pathlib import Path
 
-from ..governance import SURFACE_LABELS, Cell
+from ..model.coverage import SURFACE_LABELS, Cell
 from ..nightly.marks import Mark, Tracked
 from ..nightly.report import HistoryPoint, NightlyReport
 from .markdown import SUMMARY_COLUMNS, day

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from ..collect.snapshot import to_data
-from ..engine import Report
 from ..model import Finding, SourceStatus
+from ..model.report import Report
 
 FORMAT_VERSION = 1
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..engine import KIND_ORDER, Report
 from ..errors import ExitCode
 from ..model import Finding, Kind
+from ..model.report import KIND_ORDER, Report
 from . import printable
 
 _COLOURS = {

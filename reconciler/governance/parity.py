@@ -1,206 +1,21 @@
-"""Cross-file governance for `reconcile check`, `reconcile coverage` and `reconcile parity`. No network.
-
-Pure functions (data in, data out):
-
-- `check_site(bindings, policy)` → the `parity` findings of one site (plus the loaders' `invalid` ones).
-- `coverage(bindings, policy, findings, include_all)` → `CoverageMatrix`: one row per guest, a cell per
-  surface (OK / MISS / n.a.), notes, and the "N guests | N governed | N gaps" summary.
-- `parity_table(counts_by_site, sites)` / `count_categories(...)` → the seed's shop-vs-home table.
-
-Entry points that read the binding files (`run_check`, `run_coverage`, `run_parity`) take `SiteConfig`s;
-the policy comes from each site file's `rules:` (docs/governance.md).
-"""
+"""`reconcile parity`: how many entries of each binding category each site has (the shop-vs-home audit)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from .bindings.governance import GovernanceBindings, SharedFiles, load_governance
-from .config import SiteConfig
-from .errors import ConfigError, ExitCode, located
-from .model import Finding, Kind, Severity
-from .rules.governance import SURFACE_RULES, build_context, run_governance_rules, stack_registry
-from .rules.governance.context import GovernanceContext
-from .rules.governance.policy import GovernancePolicy, policy_from_rules
-from .yamlio import YList, YMap, load_yaml_file
-
-# ── check ────────────────────────────────────────────────────────────────────
-
-
-def load_policy(cfg: SiteConfig) -> GovernancePolicy:
-    return policy_from_rules(cfg.rules or {}, str(cfg.path))
-
-
-def check_site(bindings: GovernanceBindings, policy: GovernancePolicy | None = None) -> list[Finding]:
-    """Every governance finding of one site: the loaders' `invalid` problems, then each rule's `parity`."""
-    ctx = build_context(bindings, policy or GovernancePolicy())
-    return sort_findings([*bindings.problems, *run_governance_rules(ctx)])
-
-
-_KIND_ORDER = {Kind.INVALID: 0, Kind.SECURITY: 1, Kind.PARITY: 2}
-_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
-
-
-def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
-    return sorted(findings, key=lambda f: (
-        _KIND_ORDER.get(f.kind, 9), f.subject.site, f.subject.proxmox_host or "", f.subject.vmid or 0,
-        f.subject.handle, f.rule, f.field or "", f.message))
-
-
-def exit_code_of(findings: Iterable[Finding]) -> ExitCode:
-    return ExitCode.DRIFT if any(f.actionable for f in findings) else ExitCode.OK
-
-
-# ── coverage matrix ──────────────────────────────────────────────────────────
-
-
-class Cell(StrEnum):
-    OK = "OK"
-    MISS = "MISS"
-    NA = "n.a."
-
-
-SURFACE_LABELS = {"ssh": "SSH", "registry": "registry", "backup": "backup", "health": "health", "compose": "compose"}
-
-
-@dataclass(frozen=True, slots=True)
-class CoverageRow:
-    site: str
-    proxmox_host: str
-    vmid: int
-    hostname: str
-    status: str
-    cells: Mapping[str, Cell]  # surface → cell, in SURFACE_LABELS order
-    notes: tuple[str, ...] = ()
-
-    @property
-    def in_scope(self) -> bool:
-        return any(c is not Cell.NA for c in self.cells.values())
-
-    @property
-    def governed(self) -> bool:
-        return self.in_scope and all(c is not Cell.MISS for c in self.cells.values())
-
-    @property
-    def gaps(self) -> int:
-        return sum(c is Cell.MISS for c in self.cells.values())
-
-
-@dataclass(frozen=True, slots=True)
-class CoverageMatrix:
-    sites: tuple[str, ...]
-    surfaces: tuple[str, ...]
-    rows: tuple[CoverageRow, ...]
-    include_all: bool = False
-
-    @property
-    def guests(self) -> int:
-        return len(self.rows)
-
-    @property
-    def governed(self) -> int:
-        return sum(r.governed for r in self.rows)
-
-    @property
-    def gaps(self) -> int:
-        return sum(r.gaps for r in self.rows)
-
-    @property
-    def summary(self) -> str:
-        return f"{self.guests} guests | {self.governed} governed | {self.gaps} gaps"
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return ExitCode.DRIFT if self.gaps else ExitCode.OK
-
-
-def coverage(bindings: GovernanceBindings, policy: GovernancePolicy | None = None,
-             findings: Sequence[Finding] | None = None, include_all: bool = False) -> CoverageMatrix:
-    """One row per guest of the site (only guests some surface applies to, unless `include_all`)."""
-    ctx = build_context(bindings, policy or GovernancePolicy())
-    if findings is None:
-        findings = list(run_governance_rules(ctx))
-    return CoverageMatrix((ctx.site,), tuple(SURFACE_LABELS), tuple(_rows(ctx, findings, include_all)), include_all)
-
-
-def _rows(ctx: GovernanceContext, findings: Sequence[Finding], include_all: bool) -> Iterator[CoverageRow]:
-    by_guest: dict[tuple[str, int], list[Finding]] = {}
-    for finding in findings:
-        if finding.subject.vmid is not None and finding.subject.proxmox_host:
-            by_guest.setdefault((finding.subject.proxmox_host, finding.subject.vmid), []).append(finding)
-    surface_rules = {module.SURFACE: module for module in SURFACE_RULES}
-    for guest in ctx.site_guests:
-        mine = by_guest.get(guest.key, [])
-        cells: dict[str, Cell] = {}
-        for surface, module in surface_rules.items():
-            if not module.applies(ctx, guest):
-                cells[surface] = Cell.NA
-                continue
-            gap = any(f.rule == module.RULE_ID and f.actionable for f in mine)
-            cells[surface] = Cell.MISS if gap else Cell.OK
-        notes = [_note(f, guest.hostname) for f in mine]
-        if cells["health"] is Cell.OK:
-            by_address = sorted({e.host or e.id for e, how in ctx.health_endpoints(guest) if how == "address"})
-            if by_address:
-                notes.append(f"health probe found by URL address only (host: {', '.join(by_address)})")
-        row = CoverageRow(ctx.site, guest.proxmox_host, guest.vmid, guest.hostname, guest.status.value, cells,
-                          tuple(notes))
-        if include_all or row.in_scope:
-            yield row
-
-
-def _note(finding: Finding, hostname: str) -> str:
-    text = finding.message
-    prefix = re.match(rf"^(?:\w+ )?{re.escape(hostname)} \([^)]*\):? ", text)
-    if prefix:
-        text = text[prefix.end():]
-    if finding.rule == stack_registry.RULE_ID or finding.severity is not Severity.ERROR:
-        text = f"{finding.severity.value}: {text}"
-    return text
-
-
-def merge_coverage(matrices: Sequence[CoverageMatrix]) -> CoverageMatrix:
-    rows = sorted((r for m in matrices for r in m.rows), key=lambda r: (r.site, r.proxmox_host, r.vmid))
-    return CoverageMatrix(tuple(s for m in matrices for s in m.sites), tuple(SURFACE_LABELS), tuple(rows),
-                          any(m.include_all for m in matrices))
-
-
-# ── entry points over site configs ───────────────────────────────────────────
-
-
-@dataclass(frozen=True, slots=True)
-class GovernanceResult:
-    site: str
-    findings: tuple[Finding, ...]
-    coverage: CoverageMatrix
-    bindings: GovernanceBindings = field(repr=False, compare=False)
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return exit_code_of(self.findings)
-
-
-def run_check(cfg: SiteConfig, include_all: bool = False, shared: SharedFiles | None = None) -> GovernanceResult:
-    """`reconcile check --site X`: load the site's bindings, run every governance rule (reads files only)."""
-    policy = load_policy(cfg)
-    bindings = load_governance(cfg, shared)
-    ctx = build_context(bindings, policy)
-    rule_findings = list(run_governance_rules(ctx))
-    matrix = coverage(bindings, policy, rule_findings, include_all)
-    return GovernanceResult(cfg.name, tuple(sort_findings([*bindings.problems, *rule_findings])), matrix, bindings)
-
-
-def run_coverage(configs: Sequence[SiteConfig], include_all: bool = False) -> CoverageMatrix:
-    """`reconcile coverage --site X [--all]`: the matrix over every selected site."""
-    return merge_coverage([run_check(cfg, include_all).coverage for cfg in configs])
-
-
-# ── the site parity table ────────────────────────────────────────────────────
+from ..bindings.governance import GovernanceBindings, load_governance
+from ..config import SiteConfig
+from ..errors import ConfigError, located
+from ..model.coverage import ParityRow, ParityTable
+from ..rules.governance import build_context
+from ..rules.governance.context import GovernanceContext
+from ..yamlio import YList, YMap, load_yaml_file
+from .check import load_policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,36 +33,6 @@ class Category:
     match: tuple[tuple[str, str], ...] = ()
     default_site: str | None = None
     count: str = "all"  # all | enabled
-
-
-@dataclass(frozen=True, slots=True)
-class ParityRow:
-    category: str
-    counts: Mapping[str, int]  # site → entries counted
-    totals: Mapping[str, int] | None = None  # site → all entries, for "E of T" rows
-    unassigned: int = 0
-
-    def cell(self, site: str) -> str:
-        count = self.counts.get(site, 0)
-        if self.totals is None:
-            return str(count)
-        return f"{count} of {self.totals.get(site, 0)}"
-
-    def ratio(self, sites: Sequence[str]) -> str:
-        if len(sites) != 2:
-            return ""
-        first, second = (self.counts.get(s, 0) for s in sites)
-        if not first and not second:
-            return "N/A"
-        if not second:
-            return "N/A"
-        return f"{first / second:.1f}x"
-
-
-@dataclass(frozen=True, slots=True)
-class ParityTable:
-    sites: tuple[str, ...]
-    rows: tuple[ParityRow, ...]
 
 
 BUILTIN_CATEGORIES = (
