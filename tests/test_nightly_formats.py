@@ -19,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.model import Finding, Kind, SourceStatus, Subject
 from reconciler.model.coverage import SURFACE_LABELS, CoverageMatrix
+from reconciler.model.nightly import IgnoreRules
 from reconciler.model.report import Report
-from reconciler.nightly.ignore import IgnoreRules
 from reconciler.nightly.report import build
 from reconciler.nightly.state import Output, OutputFormat, parse_output
 from reconciler.render.prometheus import render_prometheus

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import ConfigError
-from reconciler.nightly.ignore import IgnoreRules, append_entry, load_file, parse_line
+from reconciler.model.nightly import IgnoreRules
+from reconciler.nightly.ignore import append_entry, load_file, parse_line
 from tests.test_nightly_estate import IGNORE_FILE, NIGHT1, Lab, write_lab
 
 TODAY = dt.date(2026, 11, 2)

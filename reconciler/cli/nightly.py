@@ -19,9 +19,10 @@ import typer
 from .. import engine, governance
 from ..errors import ConfigError, ExitCode
 from ..fileio import refuse_protected
+from ..model.nightly import NightlyReport
 from ..nightly.ignore import append_entry, entry_line, load_file, load_rules, parse_date
 from ..nightly.lock import Holder, RunLock
-from ..nightly.report import NightlyReport, build, render_nightly_json
+from ..nightly.report import build
 from ..nightly.state import (
     Output,
     OutputFormat,
@@ -33,6 +34,7 @@ from ..nightly.state import (
 )
 from ..render.html import render_html
 from ..render.markdown import render_markdown
+from ..render.nightly_json import render_nightly_json
 from ..render.prometheus import render_prometheus
 from ..render.table import VERDICT
 from ..sites import IGNORE_FILE_NAME, default_ignore_file, default_state_dir

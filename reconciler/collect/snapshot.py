@@ -18,25 +18,11 @@ from typing import Any
 
 from ..errors import SnapshotError
 from ..model import LiveState
+from ..model.serialize import to_data
 
 FORMAT = "reconciler-snapshot"
 FORMAT_VERSION = 1
 MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
-
-
-def to_data(value: Any) -> Any:
-    """Dataclasses → dicts, enums → values, sets → sorted lists (stable output)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, frozenset | set):
-        return sorted(to_data(v) for v in value)
-    if isinstance(value, list | tuple):
-        return [to_data(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): to_data(v) for k, v in value.items()}
-    return value
 
 
 def dump_snapshot(state: LiveState, sites: list[str]) -> str:

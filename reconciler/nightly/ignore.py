@@ -20,57 +20,15 @@ One entry per line, matched against `Finding.address` (`site/type/handle/kind[/f
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, located
 from ..fileio import atomic_write
+from ..model.nightly import IgnoreEntry, IgnoreRules
 
 _TAIL = re.compile(r"^(?:expires:\s*(?P<expires>\S+))?\s*(?:reason:\s*(?P<reason>.*))?$")
-
-
-@dataclass(frozen=True, slots=True)
-class IgnoreEntry:
-    pattern: str  # without the leading "!"
-    negate: bool
-    file: str
-    line: int
-    expires: dt.date | None = None
-    reason: str = ""
-
-    @property
-    def where(self) -> str:
-        return f"{self.file}:{self.line}"
-
-    @property
-    def text(self) -> str:
-        return ("!" if self.negate else "") + self.pattern
-
-    def expired(self, today: dt.date) -> bool:
-        return self.expires is not None and today > self.expires
-
-    def matches(self, address: str) -> bool:
-        return fnmatch.fnmatchcase(address, self.pattern)
-
-
-@dataclass(frozen=True, slots=True)
-class IgnoreRules:
-    entries: tuple[IgnoreEntry, ...] = ()
-    files: tuple[str, ...] = ()  # the files read (shown in the report)
-
-    def expired(self, today: dt.date) -> list[IgnoreEntry]:
-        return [e for e in self.entries if e.expired(today)]
-
-    def match(self, address: str, today: dt.date) -> IgnoreEntry | None:
-        """The entry that ignores `address` today, or None (not ignored, or re-included by a `!` entry)."""
-        decided: IgnoreEntry | None = None
-        for entry in self.entries:
-            if not entry.expired(today) and entry.matches(address):
-                decided = entry
-        return None if decided is None or decided.negate else decided
 
 
 def parse_line(text: str, file: str, number: int) -> IgnoreEntry | None:

@@ -13,45 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any
 
 from ..model import Finding, Kind, SourceStatus
-from .ignore import IgnoreEntry
-
-Data = dict[str, Any]
-
-
-class Mark(StrEnum):
-    NEW = "new"
-    PERSISTING = "persisting"
-    RESOLVED = "resolved"
-    UNOBSERVED = "unobserved"
-
-
-@dataclass(frozen=True, slots=True)
-class Tracked:
-    """One finding with its mark. `data` is its JSON shape (`finding_data`), also for carried-over ones."""
-
-    data: Data
-    mark: Mark
-    first_seen: str  # ISO stamp of the run that first reported it
-    last_seen: str  # ISO stamp of the last run that reported it
-    finding: Finding | None = None  # None for resolved / unobserved (known only from the previous report)
-    ignored_by: IgnoreEntry | None = None
-    why_unobserved: str | None = None
-
-    @property
-    def id(self) -> str:
-        return str(self.data["id"])
-
-    @property
-    def site(self) -> str:
-        return str(self.data["subject"]["site"])
-
-    @property
-    def kind(self) -> str:
-        return str(self.data["kind"])
+from ..model.nightly import Data, IgnoreEntry, Mark, Tracked
 
 
 @dataclass(frozen=True, slots=True)

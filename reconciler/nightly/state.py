@@ -25,7 +25,8 @@ from typing import Any
 
 from ..errors import ConfigError, ReconcileError
 from ..fileio import atomic_write
-from .report import HistoryPoint, history_point
+from ..model.nightly import HistoryPoint
+from .report import history_point
 
 log = logging.getLogger(__name__)
 

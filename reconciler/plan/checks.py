@@ -20,8 +20,8 @@ from ..bindings.backup import BackupTarget
 from ..bindings.profiles import ProfilesFile
 from ..collect.pve_capacity import Capacity, NodeCapacity
 from ..model import GONE, DeclaredGuest, GuestType, LiveGuest, ProxmoxObservation, SourceRef
+from ..model.plan import Check, Outcome, Resolved
 from ..rules.governance.context import GovernanceContext
-from .model import Check, Outcome, Resolved
 from .stubs import EntryNames
 
 PASS, WARN, FAIL = Outcome.PASS, Outcome.WARN, Outcome.FAIL

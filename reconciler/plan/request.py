@@ -29,8 +29,8 @@ from typing import Any
 from ..bindings.profiles import ProfilesFile
 from ..errors import BindingsError, ConfigError, did_you_mean, located
 from ..model import GuestType
+from ..model.plan import Resolved
 from ..yamlio import YMap, load_yaml_file
-from .model import Resolved
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,12 +25,12 @@ from ..config import ProxmoxHostConfig, SiteConfig
 from ..errors import ConfigError, ReconcileError, located
 from ..fileio import atomic_write
 from ..model import EXPECTED_LIVE, LiveState, ProxmoxObservation
+from ..model.plan import Plan, Resolved
 from ..rules.governance import build_context
 from ..rules.governance.context import GovernanceContext
 from ..yamlio import YMap, load_yaml_file
 from .checks import HostLive, PlanInput, PlanSettings, choose_node, run_checks
 from .layout import read_layout
-from .model import Plan, Resolved
 from .request import VmRequest, resolve
 from .stubs import StubFile, build_stubs, entry_names
 

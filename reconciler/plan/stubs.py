@@ -28,10 +28,10 @@ import yaml
 
 from ..bindings.backup import BackupTarget
 from ..model import GuestType
+from ..model.plan import Resolved, Stub
 from ..rules.governance.context import GovernanceContext
 from ..rules.governance.policy import GovernancePolicy
 from .layout import INDENT, Layout
-from .model import Resolved, Stub
 
 PENDING_TAILSCALE = "PENDING_TAILSCALE_IP"
 PENDING_LAN = "PENDING_LAN_IP"

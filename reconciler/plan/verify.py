@@ -40,10 +40,10 @@ from ..model import (
     Status,
 )
 from ..model.coverage import Cell
+from ..model.plan import Check, Outcome, Verification
 from ..rules.governance import SURFACE_RULES, build_context, run_governance_rules
 from ..rules.governance.context import GovernanceContext
 from ..rules.governance.policy import GovernancePolicy
-from .model import Check, Outcome, Verification
 from .run import target_config
 
 PASS, WARN, FAIL = Outcome.PASS, Outcome.WARN, Outcome.FAIL

@@ -13,8 +13,7 @@ from itertools import groupby
 from pathlib import Path
 
 from ..model.coverage import SURFACE_LABELS, Cell
-from ..nightly.marks import Mark, Tracked
-from ..nightly.report import HistoryPoint, NightlyReport
+from ..model.nightly import HistoryPoint, Mark, NightlyReport, Tracked
 from .markdown import SUMMARY_COLUMNS, day
 from .table import VERDICT
 

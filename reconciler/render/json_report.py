@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..collect.snapshot import to_data
 from ..model import Finding, SourceStatus
 from ..model.report import Report
+from ..model.serialize import to_data
 
 FORMAT_VERSION = 1
 

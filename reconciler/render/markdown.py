@@ -12,9 +12,7 @@ from collections.abc import Iterable, Sequence
 from itertools import groupby
 from pathlib import Path
 
-from ..nightly.ignore import IgnoreEntry
-from ..nightly.marks import Mark, Tracked
-from ..nightly.report import KINDS, NightlyReport
+from ..model.nightly import KINDS, IgnoreEntry, Mark, NightlyReport, Tracked
 from . import printable
 from .governance import coverage_markdown
 from .table import VERDICT

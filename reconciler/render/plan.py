@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..plan.model import Check, Outcome, Plan, Resolved, Stub, Verification
+from ..model.plan import Check, Outcome, Plan, Resolved, Stub, Verification
 
 FORMAT_VERSION = 1
 _COLOURS = {Outcome.PASS: "32", Outcome.WARN: "33", Outcome.FAIL: "31"}

@@ -11,8 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from ..model import Severity
-from ..nightly.marks import Mark
-from ..nightly.report import KINDS, NightlyReport
+from ..model.nightly import KINDS, Mark, NightlyReport
 
 Sample = tuple[Mapping[str, str], float]
 

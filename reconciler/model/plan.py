@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ..errors import ExitCode
-from ..model import GuestType
+from . import GuestType
 
 
 class Outcome(StrEnum):
