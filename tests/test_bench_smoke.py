@@ -28,7 +28,6 @@ from reconciler.model import (
     Status,
 )
 from reconciler.rules import RuleContext
-from reconciler.rules._stacks import host_views
 from tests.fakes.sshd import sshd_available
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -124,7 +123,7 @@ def test_estate_generator_is_deterministic_and_declares_the_known_drift() -> Non
 
 
 def test_host_views_group_the_declared_guests_of_each_docker_host() -> None:
-    # host_views groups stacks and guests by host in one pass (benchmarks/core.py); same answers as before
+    # RuleContext.hosts groups stacks and guests by host in one pass (benchmarks/core.py); same answers as before
     def guest(vmid: int, target: str | None, status: Status) -> DeclaredGuest:
         return DeclaredGuest("pve", vmid, f"g{vmid}", status, GuestType.QEMU, SourceRef("l.yaml", vmid),
                              ssh_target=target, stacks=("app",))
@@ -135,7 +134,7 @@ def test_host_views_group_the_declared_guests_of_each_docker_host() -> None:
                    enumerate((("h1", "a"), ("h2", "b"), ("h1", "c"), ("h9", "x"))))
     ctx = RuleContext(scope=SiteScope("s", frozenset(), docker_targets=frozenset({"h1", "h2", "h3"})),
                       declared=Declared(guests=guests, stacks=stacks), live=LiveState())
-    views = {v.target: v for v in host_views(ctx)}
+    views = {v.target: v for v in ctx.hosts}
     assert sorted(views) == ["h1", "h2", "h3"]
     assert [g.vmid for g in views["h1"].guests] == [1, 5]
     assert [g.vmid for g in views["h2"].guests] == [3] and views["h3"].guests == ()

@@ -19,12 +19,13 @@ from ..bindings import display_path
 from ..bindings.governance import load_governance
 from ..bindings.profiles import load_vm_profiles
 from ..collect.proxmox import DetailPlan, collect_host
-from ..collect.pve_capacity import Capacity, collect_capacity
+from ..collect.pve_capacity import collect_capacity
 from ..collect.snapshot import load_snapshot
 from ..config import ProxmoxHostConfig, SiteConfig
 from ..errors import ConfigError, ReconcileError, located
 from ..fileio import atomic_write
 from ..model import EXPECTED_LIVE, LiveState, ProxmoxObservation
+from ..model.capacity import Capacity
 from ..model.plan import Plan, Resolved
 from ..rules.governance import build_context
 from ..rules.governance.context import GovernanceContext

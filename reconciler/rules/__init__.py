@@ -1,16 +1,19 @@
 """Comparison rules: pure functions from declared × live state to findings. No I/O here.
 
 Each rule is a module with a `RULE_ID` and a `check(ctx) -> Iterator[Finding]` generator
-(the yamllint pattern). `ALL_RULES` fixes the order in which they run.
+(the yamllint pattern). The indexes every rule of a family needs (guests matched by key, each docker host's
+stacks, containers and guests) are built once, when the `RuleContext` is made, and carried on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 
 from ..model import Declared, Finding, LiveState, SiteScope
+from ._guests import GuestIndex, index_guests
+from ._stacks import HostView, view_hosts
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +23,13 @@ class RuleContext:
     live: LiveState
     disk_tolerance_gb: float = 1.0
     lifecycle_file: str = "ops/bindings/vm.lifecycle.yaml"  # as named in hints
+    guests: GuestIndex = field(init=False, repr=False, compare=False)
+    hosts: tuple[HostView, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # frozen: the indexes are set once here, from the same declared and live state the rules then read
+        object.__setattr__(self, "guests", index_guests(self.scope, self.declared, self.live))
+        object.__setattr__(self, "hosts", view_hosts(self.scope, self.declared, self.live))
 
 
 def run_rules(ctx: RuleContext, modules: tuple[ModuleType, ...]) -> Iterator[Finding]:

@@ -10,16 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..model import (
+    Declared,
     DeclaredGuest,
     Gap,
     GuestType,
     Kind,
     LiveGuest,
+    LiveState,
     ProxmoxObservation,
     Reason,
+    SiteScope,
     Subject,
 )
-from . import RuleContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,25 +38,12 @@ class GuestIndex:
     moved: tuple[tuple[DeclaredGuest, LiveGuest], ...]  # declared on one host, found on another
 
 
-# Every guest rule needs the same index; it is built once per context (contexts are immutable).
-_last_index: tuple[RuleContext | None, GuestIndex | None] = (None, None)
-
-
-def build_index(ctx: RuleContext) -> GuestIndex:
-    global _last_index
-    cached_ctx, cached = _last_index
-    if cached_ctx is ctx and cached is not None:
-        return cached
-    index = _build_index(ctx)
-    _last_index = (ctx, index)
-    return index
-
-
-def _build_index(ctx: RuleContext) -> GuestIndex:
-    observations = {obs.proxmox_host: obs for obs in ctx.live.proxmox}
-    live_by_key = {g.key: g for obs in ctx.live.proxmox for g in obs.guests}
-    declared = [g for g in ctx.declared.guests if g.proxmox_host in ctx.scope.proxmox_hosts]
-    declared_keys = {g.key for g in ctx.declared.guests}
+def index_guests(scope: SiteScope, declared_state: Declared, live_state: LiveState) -> GuestIndex:
+    """Declared guests matched with live ones; built once per evaluation and carried on the RuleContext."""
+    observations = {obs.proxmox_host: obs for obs in live_state.proxmox}
+    live_by_key = {g.key: g for obs in live_state.proxmox for g in obs.guests}
+    declared = [g for g in declared_state.guests if g.proxmox_host in scope.proxmox_hosts]
+    declared_keys = {g.key for g in declared_state.guests}
     matches: list[Match] = []
     moved: list[tuple[DeclaredGuest, LiveGuest]] = []
     claimed: set[tuple[str, int]] = set()
@@ -72,10 +61,10 @@ def _build_index(ctx: RuleContext) -> GuestIndex:
                 claimed.add(elsewhere.key)
                 continue
         matches.append(Match(guest, live, gap))
-    in_site = (g for obs in ctx.live.proxmox if obs.proxmox_host in ctx.scope.proxmox_hosts for g in obs.guests)
+    in_site = (g for obs in live_state.proxmox if obs.proxmox_host in scope.proxmox_hosts for g in obs.guests)
     # An entry dropped as invalid (bad status, say) still names its guest: that guest is not undeclared,
     # its `invalid` finding already says what to fix.
-    invalid = {(p.subject.proxmox_host, p.subject.vmid) for p in ctx.declared.problems
+    invalid = {(p.subject.proxmox_host, p.subject.vmid) for p in declared_state.problems
                if p.kind is Kind.INVALID and p.subject.vmid is not None}
     unclaimed = tuple(g for g in in_site if g.key not in declared_keys and g.key not in claimed
                       and g.key not in invalid and g.status != "unknown")

@@ -15,8 +15,19 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-from ..model import EXPECTED_LIVE, DeclaredGuest, DeclaredStack, DockerObservation, Gap, LiveStack, Reason, Subject
-from . import RuleContext
+from ..model import (
+    EXPECTED_LIVE,
+    Declared,
+    DeclaredGuest,
+    DeclaredStack,
+    DockerObservation,
+    Gap,
+    LiveStack,
+    LiveState,
+    Reason,
+    SiteScope,
+    Subject,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,33 +56,25 @@ class HostView:
         return self.observation.home if self.observation is not None else None
 
 
-_last: tuple[RuleContext | None, tuple[HostView, ...]] = (None, ())
-
-
-def host_views(ctx: RuleContext) -> tuple[HostView, ...]:
-    """One view per docker host of the site (sorted by target); built once per context.
+def view_hosts(scope: SiteScope, declared_state: Declared, live_state: LiveState) -> tuple[HostView, ...]:
+    """One view per docker host of the site (sorted by target); built once per evaluation (RuleContext.hosts).
 
     Stacks, observations and guests are grouped by host in one pass each: the cost grows with
     hosts + stacks + guests, not with their product (benchmarks/core.py measures it).
     """
-    global _last
-    cached_ctx, cached = _last
-    if cached_ctx is ctx:
-        return cached
     stacks: dict[str, list[DeclaredStack]] = {}
-    for stack in ctx.declared.stacks:
+    for stack in declared_state.stacks:
         stacks.setdefault(stack.target, []).append(stack)
     observations: dict[str, DockerObservation] = {}
-    for obs in ctx.live.docker:
+    for obs in live_state.docker:
         observations.setdefault(obs.target, obs)  # the first observation of a host wins
     guests: dict[str, list[DeclaredGuest]] = {}
-    for guest in ctx.declared.guests:
+    for guest in declared_state.guests:
         if guest.ssh_target and guest.status in EXPECTED_LIVE:
             guests.setdefault(guest.ssh_target, []).append(guest)
     views = tuple(_view(target, tuple(stacks.get(target, ())), observations.get(target),
                         tuple(guests.get(target, ())))
-                  for target in sorted(ctx.scope.docker_targets))
-    _last = (ctx, views)
+                  for target in sorted(scope.docker_targets))
     return views
 
 

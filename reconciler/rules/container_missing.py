@@ -10,13 +10,13 @@ from collections.abc import Iterator
 
 from ..model import Finding, Kind, Severity
 from . import RuleContext
-from ._stacks import container_subject, host_views
+from ._stacks import container_subject
 
 RULE_ID = "container-missing"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    views = {v.target: v for v in host_views(ctx) if v.observed and v.observation is not None}
+    views = {v.target: v for v in ctx.hosts if v.observed and v.observation is not None}
     for declared in ctx.declared.containers:
         view = views.get(declared.host)
         if view is None or view.observation is None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..model import DeclaredGuest, Finding, Kind, LiveGuest, Severity, Status
 from . import RuleContext
-from ._guests import build_index, subject_of
+from ._guests import subject_of
 
 RULE_ID = "guest-drift"
 
@@ -47,7 +47,7 @@ FIELDS = (
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for match in build_index(ctx).matches:
+    for match in ctx.guests.matches:
         guest, live = match.declared, match.live
         if live is None or match.gap is not None or guest.status not in COMPARED:
             continue

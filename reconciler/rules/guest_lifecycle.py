@@ -6,13 +6,13 @@ from collections.abc import Iterator
 
 from ..model import GONE, Finding, Kind, Severity, Status
 from . import RuleContext
-from ._guests import build_index, subject_of, type_word
+from ._guests import subject_of, type_word
 
 RULE_ID = "guest-lifecycle"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    index = build_index(ctx)
+    index = ctx.guests
     site = ctx.scope.site
     for match in index.matches:
         guest, live = match.declared, match.live

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 
 from ..model import EXPECTED_LIVE, Finding, Kind, Severity
 from . import RuleContext
-from ._guests import build_index, subject_of, type_word
+from ._guests import subject_of, type_word
 
 RULE_ID = "guest-missing"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for match in build_index(ctx).matches:
+    for match in ctx.guests.matches:
         guest = match.declared
         if match.live is not None or match.gap is not None or guest.status not in EXPECTED_LIVE:
             continue

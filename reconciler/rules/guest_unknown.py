@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from ..model import Finding, Gap, Kind, Severity, Subject
 from . import RuleContext
-from ._guests import build_index, subject_of, type_word
+from ._guests import subject_of, type_word
 from .guest_drift import COMPARED
 
 RULE_ID = "guest-unknown"
@@ -21,7 +21,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             if gap.scope in ("host", "node"):
                 yield _host_or_node(gap, site)
     declared = {g.key: g for g in ctx.declared.guests}
-    for match in build_index(ctx).matches:
+    for match in ctx.guests.matches:
         if match.gap is not None:
             guest = match.declared
             yield Finding(

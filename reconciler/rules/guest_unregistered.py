@@ -6,13 +6,13 @@ from collections.abc import Iterator
 
 from ..model import Finding, Kind, Severity
 from . import RuleContext
-from ._guests import build_index, subject_of, type_word
+from ._guests import subject_of, type_word
 
 RULE_ID = "guest-unregistered"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for live in build_index(ctx).unclaimed:
+    for live in ctx.guests.unclaimed:
         label = f"{type_word(live.vm_type)} {live.vmid} ({live.name or 'unnamed'})"
         yield Finding(
             kind=Kind.UNREGISTERED, rule=RULE_ID, subject=subject_of(live, ctx.scope.site),

@@ -18,13 +18,13 @@ from collections.abc import Iterator
 
 from ..model import DeclaredGuest, DeclaredStack, Finding, Kind, LiveStack, Severity
 from . import RuleContext
-from ._stacks import HostView, expand_path, host_views, live_dirs, stack_subject
+from ._stacks import HostView, expand_path, live_dirs, stack_subject
 
 RULE_ID = "stack-drift"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for view in host_views(ctx):
+    for view in ctx.hosts:
         if view.observed:
             for match in view.matches:
                 if match.live is not None:

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 
 from ..model import Finding, Kind, Severity
 from . import RuleContext
-from ._stacks import host_views, stack_subject
+from ._stacks import stack_subject
 
 RULE_ID = "stack-missing"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for view in host_views(ctx):
+    for view in ctx.hosts:
         if not view.observed:
             continue  # unobservable: stack-unknown reports it, never as missing
         for match in view.matches:

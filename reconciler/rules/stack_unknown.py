@@ -6,14 +6,14 @@ from collections.abc import Iterator
 
 from ..model import Finding, Kind, Severity, Subject
 from . import RuleContext
-from ._stacks import HINTS, host_views, stack_subject
+from ._stacks import HINTS, stack_subject
 
 RULE_ID = "stack-unknown"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     site = ctx.scope.site
-    for view in host_views(ctx):
+    for view in ctx.hosts:
         gap = view.gap
         if gap is None:
             continue

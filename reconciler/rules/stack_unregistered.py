@@ -10,13 +10,13 @@ from collections.abc import Iterator
 
 from ..model import Finding, Kind, Severity
 from . import RuleContext
-from ._stacks import host_views, stack_subject
+from ._stacks import stack_subject
 
 RULE_ID = "stack-unregistered"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for view in host_views(ctx):
+    for view in ctx.hosts:
         if not view.observed or view.observation is None:
             continue
         for stack in view.unclaimed:

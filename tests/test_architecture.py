@@ -1,0 +1,114 @@
+"""The pipeline's import rules (docs/architecture.md), read from the code itself.
+
+Every import inside reconciler/ is resolved to the package it reaches; an edge that runs up the pipeline, or
+out of a layer that must stay pure, fails with the file and line. Also: no module over 500 lines and no
+`global` statement in reconciler/.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "reconciler"
+MAX_LINES = 500
+
+# Lower ranks are imported by higher ones, never the other way. `model` and `errors` are the vocabulary every
+# stage passes on, so they sit at the bottom; engine, governance, nightly and plan are the orchestrators.
+RANK = {
+    "errors": 0, "model": 1, "yamlio": 1, "fileio": 1,
+    "config": 2, "sites": 3, "bindings": 4, "collect": 5, "rules": 6, "render": 7,
+    "governance": 8, "engine": 9, "plan": 10, "nightly": 10, "cli": 11, "__main__": 12,
+}
+# Layers with a narrower allowance than their rank: what they may import besides themselves.
+ONLY = {
+    "model": {"errors"},
+    "render": {"errors", "model"},  # renderers see model types only
+    "rules": {"errors", "model", "bindings"},  # pure: declared × live → findings
+    "collect": {"errors", "model", "config"},
+}
+# Modules that must stay pure although their package may talk to hosts or read files.
+PURE_MODULES = ("plan/checks", "plan/stubs")
+PURE_FORBIDDEN = {"collect", "fileio", "yamlio"}
+
+
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def imports_of(path: Path, source: str) -> Iterator[tuple[int, str]]:
+    """(line, absolute module) of every reconciler import in `source`, `path` being its file under PACKAGE."""
+    relative = path.relative_to(PACKAGE.parent).with_suffix("")
+    module = ".".join(relative.parts)
+    package = module.rsplit(".", 1)[0] if path.name != "__init__.py" else module.removesuffix(".__init__")
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name) for alias in node.names if alias.name.startswith("reconciler"))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                if node.module:
+                    yield node.lineno, ".".join([*base, node.module])
+                else:  # `from . import x`: each name may be a module of its own
+                    yield from ((node.lineno, ".".join([*base, alias.name])) for alias in node.names)
+            elif node.module and node.module.startswith("reconciler"):
+                yield node.lineno, node.module
+
+
+def violations(path: Path, source: str) -> list[str]:
+    here = layer_of(".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts))
+    pure = any(str(path.relative_to(PACKAGE)).startswith(m) for m in PURE_MODULES)
+    found = []
+    for line, target in imports_of(path, source):
+        there = layer_of(target)
+        if there == here or there == "reconciler":
+            continue
+        where = f"{path.relative_to(PACKAGE.parent)}:{line}"
+        if there not in RANK or here not in RANK:
+            found.append(f"{where}: {here} → {there}: a package docs/architecture.md does not place")
+        elif here in ONLY and there not in ONLY[here]:
+            found.append(f"{where}: {here} may import only {sorted(ONLY[here])}, not {there}")
+        elif RANK[there] >= RANK[here]:
+            found.append(f"{where}: {here} → {there} runs up the pipeline")
+        elif pure and there in PURE_FORBIDDEN:
+            found.append(f"{where}: a pure module imports {there}")
+    return found
+
+
+def python_files() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_no_import_runs_up_the_pipeline() -> None:
+    found = [v for path in python_files() for v in violations(path, path.read_text(encoding="utf-8"))]
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("file, line, expected", [
+    ("render/table.py", "from ..engine import reconcile", "render may import only"),
+    ("model/report.py", "from ..rules import run_rules", "model may import only"),
+    ("bindings/lifecycle.py", "from ..collect.proxmox import collect_host", "bindings → collect runs up"),
+    ("config.py", "from .bindings import lifecycle", "config → bindings runs up"),
+    ("plan/checks/capacity.py", "from ...collect.pve_capacity import parse_capacity", "a pure module imports collect"),
+    ("engine.py", "import reconciler.cli.base", "engine → cli runs up"),
+    ("rules/guest_drift.py", "from .. import render", "rules may import only"),
+])
+def test_an_upward_import_is_caught(file: str, line: str, expected: str) -> None:
+    """The checker itself: each of these edges, added to a real module, is a violation naming its line."""
+    path = PACKAGE / file
+    source = path.read_text(encoding="utf-8") + "\n" + line + "\n"
+    found = violations(path, source)
+    assert any(expected in v and v.startswith(f"reconciler/{file}:") for v in found), found
+
+
+def test_modules_are_small_and_keep_no_global_state() -> None:
+    too_long = [f"{p.relative_to(PACKAGE.parent)}: {n} lines" for p in python_files()
+                if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES]
+    globals_ = [f"{p.relative_to(PACKAGE.parent)}:{node.lineno}" for p in python_files()
+                for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))) if isinstance(node, ast.Global)]
+    assert not too_long, too_long
+    assert not globals_, globals_
