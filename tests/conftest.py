@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -88,6 +89,22 @@ def ref_data() -> Path:
     """The reference data the tests read: tests/data (binding snapshots, Proxmox API and docker samples)."""
     assert DATA.is_dir(), f"{DATA} not found: the test data ships with the repo"
     return DATA
+
+
+@pytest.fixture
+def packaged_demo(monkeypatch, tmp_path):
+    """In-process runs use the demo inside the package (no ./sites) and may not connect anywhere."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECONCILE_SITES_DIR", str(tmp_path / "no-sites"))
+    attempts: list[object] = []
+
+    def refuse(self, address):
+        attempts.append(address)
+        raise OSError("network disabled by test_demo")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    yield
+    assert attempts == []
 
 
 # ── session-wide guarantees ──────────────────────────────────────────────────

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -66,22 +65,6 @@ def offline_reconcile(tmp_path):
         return result
 
     return run
-
-
-@pytest.fixture
-def packaged_demo(monkeypatch, tmp_path):
-    """In-process runs use the demo inside the package (no ./sites) and may not connect anywhere."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RECONCILE_SITES_DIR", str(tmp_path / "no-sites"))
-    attempts: list[object] = []
-
-    def refuse(self, address):
-        attempts.append(address)
-        raise OSError("network disabled by test_demo")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    yield
-    assert attempts == []
 
 
 def _report(cli, *args: str) -> dict:

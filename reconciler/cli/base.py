@@ -14,10 +14,9 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from enum import StrEnum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,8 +25,9 @@ from ..collect.snapshot import dump_snapshot
 from ..config import SiteConfig, load_site
 from ..errors import ExitCode, ReconcileError
 from ..fileio import atomic_write
-from ..render.json_report import render_json
-from ..render.table import render_table, summary_line
+from ..model.report import Report
+from ..render import registry
+from ..render.table import summary_line
 from ..sites import load_sites
 
 log = logging.getLogger("reconciler")
@@ -56,11 +56,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-
-class Format(StrEnum):
-    TABLE = "table"
-    JSON = "json"
 
 
 class Options:
@@ -94,6 +89,28 @@ BindingsOpt = Annotated[Path | None, typer.Option(
     "--bindings", help="Override the bindings root [env RECONCILE_BINDINGS].",
     envvar="RECONCILE_BINDINGS", show_envvar=False)]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write here (atomically) instead of stdout.")]
+
+
+def format_option(kind: type) -> Any:
+    """`--format/-f` for a command whose report is a `kind`, listing the formats the registry has for it."""
+    return Annotated[str | None, typer.Option(
+        "--format", "-f", metavar="FORMAT",
+        help=f"Output format: {', '.join(registry.names_for(kind))} [default: from the -o extension, else table].")]
+
+
+def chosen_format(kind: type, given: str | None, output: Path | None) -> str:
+    """The format to render in; an unknown one is a usage error (exit 2) naming the valid ones."""
+    try:
+        return registry.choose(kind, given, output)
+    except registry.UnknownFormat as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--format' / '-f'") from None
+
+
+def render_report(report: object, fmt: str, output: Path | None) -> str:
+    return registry.render(report, fmt, color=use_color() and output is None)
+
+
+ReportFormatOpt = format_option(Report)
 
 
 def _debug_log_to_stderr() -> None:
@@ -183,7 +200,7 @@ def run(
     sites_dir: SitesDirOpt = None,
     bindings: BindingsOpt = None,
     live: Annotated[Path | None, typer.Option("--live", help="Reconcile against this snapshot file, offline.")] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.TABLE,
+    fmt: ReportFormatOpt = None,
     output: OutputOpt = None,
     only: Annotated[engine.Part | None, typer.Option(
         "--only", help="Run one part: guests (Proxmox API), stacks (docker over SSH) or governance (files).")] = None,
@@ -201,12 +218,12 @@ def run(
     Options.sites_dir, Options.bindings = sites_dir, bindings
     if ctx.invoked_subcommand is not None:
         return
+    fmt = chosen_format(Report, fmt, output)
     configs = load_configs(site, sites_dir, bindings)
     warn_insecure(configs)
     parts = frozenset({only}) if only else engine.ALL_PARTS
     report = engine.reconcile(configs, live_file=live, parts=parts, skip_ssh=skip_ssh, progress=progress_printer())
-    text = render_json(report) if fmt is Format.JSON else render_table(report, color=use_color() and not output)
-    emit(text, output, configs, summary_line(report), quiet_shows_summary=fmt is Format.TABLE)
+    emit(render_report(report, fmt, output), output, configs, summary_line(report), quiet_shows_summary=fmt == "table")
     for error in report.errors:
         typer.echo(f"reconcile: error: {error}", err=True)
     raise typer.Exit(int(report.exit_code))

@@ -25,17 +25,13 @@ from ..nightly.lock import Holder, RunLock
 from ..nightly.report import build
 from ..nightly.state import (
     Output,
-    OutputFormat,
     StateDir,
     parse_outputs,
     pause_hook,
     remove_stale_temps,
     write_outputs,
 )
-from ..render.html import render_html
-from ..render.markdown import render_markdown
-from ..render.nightly_json import render_nightly_json
-from ..render.prometheus import render_prometheus
+from ..render import registry
 from ..render.table import VERDICT
 from ..sites import IGNORE_FILE_NAME, default_ignore_file, default_state_dir
 from .base import (
@@ -53,10 +49,6 @@ from .base import (
 
 log = logging.getLogger(__name__)
 
-RENDERERS: dict[OutputFormat, Callable[[NightlyReport], str]] = {
-    OutputFormat.JSON: render_nightly_json, OutputFormat.MARKDOWN: render_markdown,
-    OutputFormat.PROMETHEUS: render_prometheus, OutputFormat.HTML: render_html,
-}
 
 StateDirOpt = Annotated[Path | None, typer.Option(
     "--state-dir", metavar="DIR", envvar="RECONCILE_STATE_DIR", show_envvar=False,
@@ -131,7 +123,7 @@ def report(
         texts = render_all(nightly, outputs)
         hook = pause_hook()
         write_outputs([(o, texts[o.format]) for o in outputs], protected, hook)
-        state.commit(texts[OutputFormat.JSON], nightly.generated_at, keep, hook)
+        state.commit(texts["json"], nightly.generated_at, keep, hook)
     tell(nightly, texts, outputs)
     raise typer.Exit(final_code(nightly.exit_code, exit_zero))
 
@@ -155,16 +147,16 @@ def run_once(configs: list[Any], state: StateDir, ignore: Path | None, live: Pat
     return build(report_, matrix, previous, rules, state.history_points(keep), time.monotonic() - started)
 
 
-def render_all(nightly: NightlyReport, outputs: list[Output]) -> dict[OutputFormat, str]:
+def render_all(nightly: NightlyReport, outputs: list[Output]) -> dict[str, str]:
     """Every format asked for, plus JSON (the state) and Markdown when it goes to stdout."""
-    wanted = {o.format for o in outputs} | {OutputFormat.JSON} | (set() if outputs else {OutputFormat.MARKDOWN})
-    return {fmt: RENDERERS[fmt](nightly) for fmt in wanted}
+    wanted = {o.format for o in outputs} | {"json"} | (set() if outputs else {"markdown"})
+    return {fmt: registry.render(nightly, fmt) for fmt in wanted}
 
 
-def tell(nightly: NightlyReport, texts: dict[OutputFormat, str], outputs: list[Output]) -> None:
+def tell(nightly: NightlyReport, texts: dict[str, str], outputs: list[Output]) -> None:
     """Plain lines: the report or a summary on stdout; expired ignore entries and errors on stderr."""
     if not outputs and not Options.quiet:
-        typer.echo(texts[OutputFormat.MARKDOWN], nl=False)
+        typer.echo(texts["markdown"], nl=False)
     elif not Options.quiet or not outputs:
         typer.echo(nightly_summary(nightly))
     for entry in nightly.expired:

@@ -15,10 +15,11 @@ import typer
 from ..config import SiteConfig
 from ..errors import ConfigError
 from ..model import GuestType
+from ..model.plan import Plan, Verification
 from ..plan.request import VmRequest, load_request_file, parse_ip, parse_names
 from ..plan.run import check_stub_dir, plan_vm, write_stubs
 from ..plan.verify import verify_vm
-from ..render.plan import plan_json, plan_markdown, plan_text, verify_json, verify_markdown, verify_text
+from ..render.plan import plan_markdown
 from ..sites import DEMO_SITE, default_sites_dir, site_files
 from .base import (
     BindingsOpt,
@@ -26,13 +27,14 @@ from .base import (
     OutputOpt,
     SitesDirOpt,
     app,
+    chosen_format,
     emit,
+    format_option,
     load_configs,
     progress_printer,
-    use_color,
+    render_report,
     warn_insecure,
 )
-from .governance import FormatOpt, TableFormat
 
 PLAN_EXAMPLES = """
 
@@ -49,6 +51,8 @@ Exit codes: 0 safe to create (--verify: governed), 1 blocked (--verify: not gove
 """
 
 Opt = typer.Option
+
+PlanFormatOpt = format_option(Plan)
 
 
 @app.command("plan-vm", help="Dry run before creating a VM: collisions, placement, clone source, and the "
@@ -75,7 +79,7 @@ def plan_vm_command(
                                                 help="Also write the stubs into this new directory.")] = None,
     live: Annotated[Path | None, Opt("--live", help="Use this snapshot for every site, offline.")] = None,
     skip_ssh: Annotated[bool, Opt("--skip-ssh", help="--verify: do not SSH to the guest's docker host.")] = False,
-    fmt: FormatOpt = TableFormat.TABLE,
+    fmt: PlanFormatOpt = None,
     output: OutputOpt = None,
     sites_dir: SitesDirOpt = None,
     bindings: BindingsOpt = None,
@@ -90,6 +94,7 @@ def plan_vm_command(
             raise ConfigError(f"{', '.join(given)}: plan a new guest; they cannot be combined with --verify")
         _verify(site, verify, proxmox_host, live, skip_ssh, fmt, output, sites_dir, bindings)
         return
+    fmt = chosen_format(Plan, fmt, output)
     request = _request(from_file, site, vmid, hostname, vm_type, profile, cores, memory_mb, disk_gb, lan_ip,
                        tailscale_ip, node, proxmox_host, stacks, health_url)
     if request.site is None:
@@ -99,9 +104,7 @@ def plan_vm_command(
     if write_stubs_dir is not None:
         check_stub_dir(write_stubs_dir, configs)  # refuse before asking any API
     plan = plan_vm(request, configs, request.site, live)
-    render = {TableFormat.TABLE: lambda p: plan_text(p, color=use_color() and not output),
-              TableFormat.JSON: plan_json, TableFormat.MARKDOWN: plan_markdown}[fmt]
-    emit(render(plan), output, configs, plan.summary, quiet_shows_summary=fmt is TableFormat.TABLE)
+    emit(render_report(plan, fmt, output), output, configs, plan.summary, quiet_shows_summary=fmt == "table")
     if write_stubs_dir is not None:
         written = write_stubs(plan, write_stubs_dir, configs, plan_markdown(plan))
         typer.echo(f"reconcile: stubs written to {write_stubs_dir} ({len(written)} files)", err=True)
@@ -111,15 +114,14 @@ def plan_vm_command(
 
 
 def _verify(site: str | None, vmid: int, proxmox_host: str | None, live: Path | None, skip_ssh: bool,
-            fmt: TableFormat, output: Path | None, sites_dir: Path | None, bindings: Path | None) -> None:
+            fmt: str | None, output: Path | None, sites_dir: Path | None, bindings: Path | None) -> None:
+    fmt = chosen_format(Verification, fmt, output)
     if site is None:
         raise ConfigError("--verify needs --site NAME")
     configs = all_configs(site, sites_dir, bindings)
     warn_insecure(configs)
     result = verify_vm(configs, site, vmid, live, skip_ssh, proxmox_host, progress_printer())
-    render = {TableFormat.TABLE: lambda r: verify_text(r, color=use_color() and not output),
-              TableFormat.JSON: verify_json, TableFormat.MARKDOWN: verify_markdown}[fmt]
-    emit(render(result), output, configs, result.summary, quiet_shows_summary=fmt is TableFormat.TABLE)
+    emit(render_report(result, fmt, output), output, configs, result.summary, quiet_shows_summary=fmt == "table")
     for error in result.errors:
         typer.echo(f"reconcile: error: {error}", err=True)
     raise typer.Exit(int(result.exit_code))

@@ -19,13 +19,13 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ReconcileError
 from ..fileio import atomic_write
-from ..model.nightly import HistoryPoint
+from ..model.nightly import HistoryPoint, NightlyReport
+from ..render import registry
 from .report import history_point
 
 log = logging.getLogger(__name__)
@@ -36,34 +36,25 @@ HISTORY = "history"
 PAUSE_ENV = "RECONCILE_TEST_PAUSE_BEFORE_RENAME"
 
 
-class OutputFormat(StrEnum):
-    JSON = "json"
-    MARKDOWN = "md"
-    PROMETHEUS = "prom"
-    HTML = "html"
-
-
-_PREFIXES = {"json": OutputFormat.JSON, "md": OutputFormat.MARKDOWN, "markdown": OutputFormat.MARKDOWN,
-             "prom": OutputFormat.PROMETHEUS, "prometheus": OutputFormat.PROMETHEUS, "html": OutputFormat.HTML}
-_EXTENSIONS = {".json": OutputFormat.JSON, ".md": OutputFormat.MARKDOWN, ".markdown": OutputFormat.MARKDOWN,
-               ".prom": OutputFormat.PROMETHEUS, ".html": OutputFormat.HTML, ".htm": OutputFormat.HTML}
+NIGHTLY_FORMATS = registry.names_for(NightlyReport)  # json, markdown, html, prometheus
 
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    format: OutputFormat
+    format: str  # a format name of render.registry
     path: Path
 
 
 def parse_output(spec: str) -> Output:
     """`FORMAT:PATH`, or `PATH` whose extension names the format (.json .md .prom .html)."""
     prefix, colon, rest = spec.partition(":")
-    if colon and prefix.lower() in _PREFIXES:
+    named = registry.canonical(prefix) if colon else None
+    if named in NIGHTLY_FORMATS:
         if not rest:
             raise ConfigError(f"--output {spec}: no path after '{prefix}:'")
-        return Output(_PREFIXES[prefix.lower()], Path(rest))
-    fmt = _EXTENSIONS.get(Path(spec).suffix.lower())
-    if fmt is None:
+        return Output(named, Path(rest))
+    fmt = registry.by_extension(Path(spec))
+    if fmt not in NIGHTLY_FORMATS:
         raise ConfigError(f"--output {spec}: cannot tell the format; prefix it with json:, md:, prom: or html: "
                           f"(or use the extension .json, .md, .prom, .html)")
     return Output(fmt, Path(spec))
@@ -77,8 +68,8 @@ def parse_outputs(specs: Sequence[str]) -> list[Output]:
         if not key.parent.is_dir():  # found before the run, not after an hour of collecting
             raise ConfigError(f"--output {out.path}: folder {key.parent} does not exist")
         if key in seen:
-            raise ConfigError(f"--output {out.path}: given twice ({seen[key]} and {out.format.value})")
-        seen[key] = out.format.value
+            raise ConfigError(f"--output {out.path}: given twice ({seen[key]} and {out.format})")
+        seen[key] = out.format
     return outputs
 
 

@@ -41,7 +41,7 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> lis
 # ── coverage ─────────────────────────────────────────────────────────────────
 
 
-def coverage_text(matrix: CoverageMatrix) -> str:
+def coverage_text(matrix: CoverageMatrix, color: bool = False) -> str:  # no colours (yet)
     header, rows = _coverage_cells(matrix)
     return "\n".join([*_text_table(header, rows), "", matrix.summary]) + "\n"
 
@@ -91,7 +91,7 @@ def _parity_cells(table: ParityTable) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def parity_text(table: ParityTable) -> str:
+def parity_text(table: ParityTable, color: bool = False) -> str:  # no colours (yet)
     header, rows = _parity_cells(table)
     return "\n".join(_text_table(header, rows)) + "\n"
 

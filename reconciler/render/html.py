@@ -7,10 +7,11 @@ resolved, unobserved, ignored, expired, coverage, sources) so tests and links ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from html import escape
 from itertools import groupby
 from pathlib import Path
+from typing import Any
 
 from ..model.coverage import SURFACE_LABELS, Cell
 from ..model.nightly import HistoryPoint, Mark, NightlyReport, Tracked
@@ -71,17 +72,21 @@ def badge(kind: str) -> str:
 
 
 def finding_li(tracked: Tracked, note: str = "") -> str:
-    data = tracked.data
+    return data_li(tracked.data, tracked.kind, f"m-{tracked.mark.value}", note)
+
+
+def data_li(data: Mapping[str, Any], kind: str, css: str, note: str = "") -> str:
+    """One finding (its JSON shape) as a list item: badge, address, message, `at` sources and `fix:`."""
     meta = []
     if data.get("sources"):
         meta.append("at " + ", ".join(f"<code>{e(s)}</code>" for s in data["sources"]))
     if data.get("hint"):
         meta.append("fix: " + e(data["hint"]))
     severity = "" if data.get("severity") == "error" else f" ({e(data.get('severity'))})"
-    head = (f"{badge(tracked.kind)} <code>{e(data['address'])}</code>{severity} — {e(data['message'])}"
+    head = (f"{badge(kind)} <code>{e(data['address'])}</code>{severity} — {e(data['message'])}"
             + (f" — <em>{e(note)}</em>" if note else ""))
     extra = "".join(f'<div class="meta">{m}</div>' for m in meta)
-    return f'<li class="m-{tracked.mark.value}">{head}{extra}</li>'
+    return f'<li class="{css}">{head}{extra}</li>'
 
 
 def no_note(tracked: Tracked) -> str:

@@ -8,9 +8,10 @@ that could not be fully observed. Pure and deterministic: the same report gives 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import groupby
 from pathlib import Path
+from typing import Any
 
 from ..model.nightly import KINDS, IgnoreEntry, Mark, NightlyReport, Tracked
 from . import printable
@@ -44,8 +45,11 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
 
 
 def finding_item(tracked: Tracked, with_kind: bool = False, note: str = "") -> list[str]:
-    """`- kind address — message — note`, with `at file:line` and `fix:` as sub-items."""
-    data = tracked.data
+    return data_item(tracked.data, with_kind, note)
+
+
+def data_item(data: Mapping[str, Any], with_kind: bool = False, note: str = "") -> list[str]:
+    """`- kind address — message — note`, with `at file:line` and `fix:` as sub-items (a finding's JSON shape)."""
     kind = f"**{data['kind']}** " if with_kind else ""
     severity = "" if data.get("severity") == "error" else f" ({data.get('severity')})"
     lines = [f"- {kind}`{data['address']}`{severity} — {md_text(data['message'])}" + (f" — {note}" if note else "")]

@@ -1,0 +1,92 @@
+"""The one registry of output formats: format name → which report types it can render, and how.
+
+Every command that prints a report asks here: `choose` turns `--format` / the `-o FILE` extension into a
+format (a usage error, naming the valid ones, when the report has no such format) and `render` produces the
+text. Adding a format is one new module and one entry in `FORMATS`; a report type gains a format by one
+line in that entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ReconcileError
+from ..model.coverage import CoverageMatrix, ParityTable
+from ..model.nightly import NightlyReport
+from ..model.plan import Plan, Verification
+from ..model.report import Report
+from . import governance, html, markdown, nightly_json, plan, prometheus, report_html, report_markdown, table
+from .json_report import render_json
+
+Renderer = Callable[[Any], str]
+
+
+@dataclass(frozen=True, slots=True)
+class FormatSpec:
+    renderers: Mapping[type, Renderer]
+    extensions: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()  # also accepted as `--format` values and `--output PREFIX:` prefixes
+    terminal: bool = False  # renderers take `color=` (only the terminal table paints)
+
+
+FORMATS: dict[str, FormatSpec] = {
+    "table": FormatSpec({Report: table.render_table, CoverageMatrix: governance.coverage_text,
+                         ParityTable: governance.parity_text, Plan: plan.plan_text, Verification: plan.verify_text},
+                        terminal=True),
+    "json": FormatSpec({Report: render_json, CoverageMatrix: governance.coverage_json,
+                        ParityTable: governance.parity_json, Plan: plan.plan_json, Verification: plan.verify_json,
+                        NightlyReport: nightly_json.render_nightly_json}, (".json",)),
+    "markdown": FormatSpec({Report: report_markdown.report_markdown, CoverageMatrix: governance.coverage_markdown,
+                            ParityTable: governance.parity_markdown, Plan: plan.plan_markdown,
+                            Verification: plan.verify_markdown, NightlyReport: markdown.render_markdown},
+                           (".md", ".markdown"), ("md",)),
+    "html": FormatSpec({Report: report_html.report_html, NightlyReport: html.render_html}, (".html", ".htm")),
+    "prometheus": FormatSpec({NightlyReport: prometheus.render_prometheus}, (".prom",), ("prom",)),
+}
+DEFAULT = "table"
+
+
+class UnknownFormat(ReconcileError):
+    """A format the report does not have; `str()` names the valid ones."""
+
+
+def names_for(kind: type) -> list[str]:
+    """The formats a report type can be rendered in, in registry order."""
+    return [name for name, spec in FORMATS.items() if kind in spec.renderers]
+
+
+def canonical(name: str) -> str | None:
+    """`md` → `markdown`; None for a name no format has."""
+    lowered = name.lower()
+    return next((key for key, spec in FORMATS.items() if lowered == key or lowered in spec.aliases), None)
+
+
+def by_extension(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return next((key for key, spec in FORMATS.items() if suffix in spec.extensions), None)
+
+
+def choose(kind: type, given: str | None, output: Path | None) -> str:
+    """`--format` when given, else the extension of `-o FILE` when it names a format, else the table."""
+    valid = names_for(kind)
+    if given is not None:
+        name = canonical(given)
+        if name not in valid:
+            raise UnknownFormat(f"'{given}' is not one of {', '.join(valid)}")
+        return name
+    name = by_extension(output) if output is not None else None
+    if name is None:
+        return DEFAULT if DEFAULT in valid else valid[0]
+    if name not in valid:
+        raise UnknownFormat(f"{output}: the extension names {name}, which this report does not have "
+                            f"(one of {', '.join(valid)}); give --format")
+    return name
+
+
+def render(report: object, name: str, color: bool = False) -> str:
+    spec = FORMATS[name]
+    renderer = spec.renderers[type(report)]
+    return renderer(report, color=color) if spec.terminal else renderer(report)

@@ -1,0 +1,140 @@
+"""Output formats through the one registry (reconciler/render/registry.py), on the demo, through the CLI.
+
+Every command takes every format its report has; `-o FILE` without `-f` takes the format from the extension;
+an unknown format, or an extension naming a format the report lacks, is a usage error that lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from reconciler.model.coverage import CoverageMatrix, ParityTable
+from reconciler.model.nightly import NightlyReport
+from reconciler.model.plan import Plan, Verification
+from reconciler.model.report import Report
+from reconciler.render import registry
+from tests.test_nightly_formats import run_chromium
+
+PLAN = ("plan-vm", "--site", "demo", "--vmid", "150", "--hostname", "newvm")
+COMMANDS = {  # command line → (report type, exit code on the demo)
+    ("--site", "demo"): (Report, 1),
+    ("check", "--site", "demo"): (Report, 1),
+    ("coverage", "--site", "demo"): (CoverageMatrix, 1),
+    ("parity", "--site", "demo"): (ParityTable, 0),
+    PLAN: (Plan, 0),
+    ("plan-vm", "--site", "demo", "--verify", "101"): (Verification, 1),
+}
+
+
+@pytest.fixture(autouse=True)
+def offline_demo(packaged_demo):
+    yield
+
+
+def test_every_report_type_has_its_formats() -> None:
+    assert registry.names_for(Report) == ["table", "json", "markdown", "html"]
+    assert registry.names_for(CoverageMatrix) == ["table", "json", "markdown"]
+    assert registry.names_for(ParityTable) == ["table", "json", "markdown"]
+    assert registry.names_for(Plan) == registry.names_for(Verification) == ["table", "json", "markdown"]
+    assert registry.names_for(NightlyReport) == ["json", "markdown", "html", "prometheus"]
+
+
+@pytest.mark.parametrize("args", list(COMMANDS), ids=" ".join)
+def test_every_command_renders_every_format_of_its_report(cli, args) -> None:
+    kind, code = COMMANDS[args]
+    texts = {}
+    for fmt in registry.names_for(kind):
+        result = cli(*args, "-f", fmt)
+        assert result.code == code, (fmt, result.err)
+        texts[fmt] = result.out
+    json.loads(texts["json"])
+    assert texts["markdown"] != texts["table"]
+    assert texts["markdown"].startswith("# ") or texts["markdown"].startswith("| ")  # a heading, or a bare table
+    if "html" in texts:
+        assert texts["html"].startswith("<!DOCTYPE html>") and texts["html"].rstrip().endswith("</html>")
+
+
+def test_the_full_run_in_markdown_and_html_has_every_finding(cli, tmp_path: Path) -> None:
+    report = json.loads(cli("--site", "demo", "-f", "json").out)
+    markdown = cli("--site", "demo", "-f", "markdown").out
+    html = cli("--site", "demo", "-f", "html").out
+    for finding in report["findings"]:
+        assert f"`{finding['address']}`" in markdown
+        assert f"<code>{finding['address']}</code>" in html
+    for kind, count in report["summary"].items():
+        if count:
+            assert f"## {kind} ({count})" in markdown
+            assert f'<section id="{kind}"><h2>{kind} ({count})</h2>' in html
+    assert markdown.rstrip().endswith("exit 1 (drift found)")
+
+
+def test_check_in_markdown_lists_only_governance_kinds(cli) -> None:
+    markdown = cli("check", "--site", "demo", "-f", "markdown").out
+    headings = re.findall(r"^## (\w+) \(\d+\)$", markdown, flags=re.M)
+    assert headings == ["invalid", "parity"]
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("r.md", "# Reconcile report — demo"), ("r.markdown", "# Reconcile report — demo"),
+    ("r.html", "<!DOCTYPE html>"), ("r.json", "{"), ("r.txt", "INVALID (2)"), ("report", "INVALID (2)")])
+def test_output_extension_chooses_the_format(cli, tmp_path: Path, name: str, expected: str) -> None:
+    out = tmp_path / name
+    result = cli("--site", "demo", "-o", out)
+    assert result.code == 1, result.err
+    assert out.read_text().startswith(expected)
+    assert result.out.startswith("demo: ")  # the summary on stdout, the report in the file
+
+
+def test_an_explicit_format_wins_over_the_extension(cli, tmp_path: Path) -> None:
+    out = tmp_path / "r.md"
+    assert cli("--site", "demo", "-f", "json", "-o", out).code == 1
+    assert json.loads(out.read_text())["sites"] == ["demo"]
+
+
+@pytest.mark.parametrize("args", list(COMMANDS), ids=" ".join)
+def test_an_unknown_format_is_a_usage_error_naming_the_valid_ones(cli, args) -> None:
+    kind, _ = COMMANDS[args]
+    result = cli(*args, "-f", "nosuch")
+    assert result.code == 2
+    assert result.err.strip().splitlines() == [
+        f"reconcile: error: Invalid value for '--format' / '-f': 'nosuch' is not one of "
+        f"{', '.join(registry.names_for(kind))} (see reconcile --help)"]
+    assert result.out == ""
+
+
+def test_an_extension_naming_a_format_the_report_lacks_is_refused(cli, tmp_path: Path) -> None:
+    out = tmp_path / "coverage.html"
+    result = cli("coverage", "--site", "demo", "-o", out)
+    assert result.code == 2
+    assert "the extension names html, which this report does not have (one of table, json, markdown)" in result.err
+    assert not out.exists()
+
+
+def test_format_aliases_and_case(cli) -> None:
+    def without_stamp(text: str) -> str:
+        return re.sub(r"generated: \S+", "", text)
+
+    alias, upper = cli("--site", "demo", "-f", "md"), cli("--site", "demo", "-f", "MARKDOWN")
+    assert alias.code == upper.code == 1
+    assert without_stamp(alias.out) == without_stamp(upper.out) and alias.out.startswith("# Reconcile report")
+
+
+def test_help_lists_the_formats_of_each_command(cli) -> None:
+    assert "table, json, markdown, html" in " ".join(cli("--help").out.split())
+    assert "table, json, markdown [default" in " ".join(cli("coverage", "--help").out.split())
+
+
+def test_the_run_report_page_renders_in_headless_chromium(cli, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    assert cli("--site", "demo", "-o", page).code == 1
+    html = page.read_text()
+    assert not re.search(r"<script|<link|<img|<iframe|src=|url\(|@import", html, re.I)  # self-contained
+    dom = run_chromium(page, tmp_path / "profile", "--dump-dom").stdout
+    sections = re.findall(r'<section id="([a-z]+)"><h2>', dom)
+    assert sections == ["summary", "invalid", "security", "unregistered", "missing", "drifted", "parity", "unknown",
+                        "sources"]
+    assert dom.count('<li class="f-drifted">') == 13
