@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import ConfigError, did_you_mean, located
+from .settings import RuleSettings, parse_rule_settings
 from .yamlio import YMap, load_yaml_file
 
 T = TypeVar("T")
@@ -113,7 +114,12 @@ class SiteConfig:
     docker_targets: tuple[str, ...] | None = None  # explicit list wins over the binding chain
     ssh: SshSettings = SshSettings()
     disk_tolerance_gb: float = 1.0
-    rules: Mapping[str, Any] = field(default_factory=dict)  # per-rule settings (governance scopes)
+    rules: Mapping[str, Any] = field(default_factory=dict)  # the `rules:` section as written
+    settings: RuleSettings = field(init=False, repr=False, compare=False)  # ... parsed and validated
+
+    def __post_init__(self) -> None:
+        # every command loads its site files, so a typo under `rules:` fails every command, at its line
+        object.__setattr__(self, "settings", parse_rule_settings(self.rules or {}, str(self.path)))
 
     def binding(self, name: str) -> Path:
         return self.binding_paths[name]

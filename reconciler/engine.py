@@ -36,20 +36,11 @@ from .model import (
     SourceStatus,
 )
 from .model.report import Report, sort_findings
-from .rules import (
-    RuleContext,
-    guest_drift,
-    guest_lifecycle,
-    guest_missing,
-    guest_unknown,
-    guest_unregistered,
-    run_rules,
-)
-from .rules.stacks import STACK_RULES
+from .rules import RuleContext
+from .rules.registry import GUEST_RULES, STACK_RULES, run_rules
 
 log = logging.getLogger(__name__)
 
-GUEST_RULES = (guest_unregistered, guest_missing, guest_drift, guest_lifecycle, guest_unknown)
 
 
 

@@ -228,7 +228,8 @@ def test_missing_files_are_empty(tmp_path):
 def test_real_lifecycle_vs_compose_targets_gap(ref_data, tmp_path):
     """2026-02-20: docker-host's compose target declares `storage`, its vm.lifecycle.yaml guest does not."""
     from reconciler.model import Declared, LiveState, SiteScope
-    from reconciler.rules import RuleContext, run_rules, stack_drift
+    from reconciler.rules import RuleContext, stack_drift
+    from reconciler.rules.registry import run_rules
 
     root = ref_data / "spine-bindings" / "2026-02-20"
     cfg = _site(root, "shop", tmp_path)

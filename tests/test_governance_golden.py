@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -131,8 +132,7 @@ def test_exit_codes_follow_actionable_findings(ref_data):
 def test_registry_required_at_home_when_configured(ref_data):
     """Home guests without registry entries, once the site requires them: the active ones, 100 and 102."""
     home = cfg(ref_data, "home", "2026-02-12")
-    home = SiteConfig(**{**{f: getattr(home, f) for f in home.__slots__},
-                         "rules": {"governance-registry": {"sites": ["shop", "home"]}}})
+    home = replace(home, rules={"governance-registry": {"sites": ["shop", "home"]}})
     result = run_check(home)
     missing = sorted(f.subject.vmid for f in result.findings if f.rule == "governance-registry")
     assert missing == [100, 102]

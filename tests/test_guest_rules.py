@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.engine import GUEST_RULES
 from reconciler.errors import ExitCode
 from reconciler.model import (
     AuditScope,
@@ -22,7 +21,8 @@ from reconciler.model import (
     Status,
 )
 from reconciler.model.report import exit_code_for
-from reconciler.rules import RuleContext, run_rules
+from reconciler.rules import RuleContext
+from reconciler.rules.registry import GUEST_RULES, run_rules
 
 SCOPE = SiteScope(site="home", proxmox_hosts=frozenset({"proxmox-home"}))
 SEE_ALL = AuditScope(known=True, everything=True)

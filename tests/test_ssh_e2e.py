@@ -26,8 +26,8 @@ from reconciler.model import (
     SourceRef,
 )
 from reconciler.model.report import exit_code_for
-from reconciler.rules import RuleContext, run_rules
-from reconciler.rules.stacks import STACK_RULES
+from reconciler.rules import RuleContext
+from reconciler.rules.registry import STACK_RULES, run_rules
 from tests.fakes.sshd import closed_port, keygen, silent_port
 
 pytestmark = pytest.mark.sshd

@@ -21,8 +21,8 @@ from reconciler.model import (
     SourceRef,
     Status,
 )
-from reconciler.rules import RuleContext, run_rules
-from reconciler.rules.stacks import STACK_RULES
+from reconciler.rules import RuleContext
+from reconciler.rules.registry import STACK_RULES, run_rules
 
 TARGETS = "ops/bindings/docker.compose.targets.yaml"
 REGISTRY = "docs/governance/SERVICE_REGISTRY.yaml"

@@ -11,13 +11,14 @@ from ..errors import ExitCode
 from ..model import Finding
 from ..model.coverage import CoverageMatrix, merge_coverage
 from ..model.report import sort_findings
-from ..rules.governance import build_context, run_governance_rules
-from ..rules.governance.policy import GovernancePolicy, policy_from_rules
+from ..rules.governance import build_context
+from ..rules.registry import run_governance_rules
+from ..settings import GovernancePolicy
 from .coverage import coverage
 
 
 def load_policy(cfg: SiteConfig) -> GovernancePolicy:
-    return policy_from_rules(cfg.rules or {}, str(cfg.path))
+    return cfg.settings.policy
 
 
 def check_site(bindings: GovernanceBindings, policy: GovernancePolicy | None = None) -> list[Finding]:

@@ -8,9 +8,10 @@ from collections.abc import Iterator, Sequence
 from ..bindings.governance import GovernanceBindings
 from ..model import Finding, Severity
 from ..model.coverage import SURFACE_LABELS, Cell, CoverageMatrix, CoverageRow
-from ..rules.governance import SURFACE_RULES, build_context, run_governance_rules, stack_registry
+from ..rules.governance import build_context, stack_registry
 from ..rules.governance.context import GovernanceContext
-from ..rules.governance.policy import GovernancePolicy
+from ..rules.registry import SURFACE_RULES, run_governance_rules
+from ..settings import GovernancePolicy
 
 
 def coverage(bindings: GovernanceBindings, policy: GovernancePolicy | None = None,

@@ -4,36 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..bindings.governance import GovernanceBindings, load_governance
 from ..config import SiteConfig
-from ..errors import ConfigError, located
+from ..errors import ConfigError
 from ..model.coverage import ParityRow, ParityTable
 from ..rules.governance import build_context
 from ..rules.governance.context import GovernanceContext
+from ..settings import Category
 from ..yamlio import YList, YMap, load_yaml_file
 from .check import load_policy
-
-
-@dataclass(frozen=True, slots=True)
-class Category:
-    """One row of the parity table: how entries are listed and how each is given a site."""
-
-    name: str
-    show_enabled: bool = False  # "E of T" cells (enabled of total)
-    # configured categories (rules.parity.categories) only:
-    file: str | None = None
-    items: str | None = None
-    glob: str | None = None
-    site_key: str | None = None
-    host_key: str | None = None
-    match: tuple[tuple[str, str], ...] = ()
-    default_site: str | None = None
-    count: str = "all"  # all | enabled
-
 
 BUILTIN_CATEGORIES = (
     Category("SSH targets"),
@@ -169,70 +151,6 @@ def _first(values):
     return values[0] if values else None
 
 
-_CATEGORY_KEYS = {"name", "file", "items", "glob", "site_key", "host_key", "match", "default_site", "count"}
-_PARITY_KEYS = {"sites", "categories", "host_sites"}
-
-
-@dataclass(frozen=True, slots=True)
-class ParitySettings:
-    sites: list[str] | None = None
-    categories: list[Category] = field(default_factory=list)
-    host_sites: dict[str, str] = field(default_factory=dict)
-
-
-def parity_settings(cfg: SiteConfig) -> ParitySettings:
-    """`rules.parity` of a site file: default `sites`, extra `categories`, `host_sites` overrides.
-
-    Raises ConfigError (file:line) on any mistake."""
-    raw = (cfg.rules or {}).get("parity")
-    if raw is None:
-        return ParitySettings()
-    where = str(cfg.path)
-
-    def fail(data: Any, key: Any, message: str) -> ConfigError:
-        line = data.line_of(key) if isinstance(data, YMap) else None
-        return ConfigError(f"{located(where, line)}: rules.parity: {message}")
-
-    if not isinstance(raw, dict):
-        raise fail(cfg.rules, "parity", "expected a mapping")
-    for key in raw:
-        if key not in _PARITY_KEYS:
-            raise fail(raw, key, f"unknown key '{key}'")
-    sites = raw.get("sites")
-    if sites is not None and (not isinstance(sites, list) or not all(isinstance(s, str) for s in sites)):
-        raise fail(raw, "sites", "sites: expected a list of site names")
-    categories = []
-    for index, entry in enumerate(raw.get("categories") or []):
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise fail(raw, "categories", f"categories[{index}]: expected a mapping with a 'name'")
-        for key in entry:
-            if key not in _CATEGORY_KEYS:
-                raise fail(entry, key, f"categories[{index}]: unknown key '{key}'")
-        if bool(entry.get("file")) == bool(entry.get("glob")):
-            raise fail(raw, "categories", f"categories[{index}] ({entry['name']}): set exactly one of file, glob")
-        match = entry.get("match") or {}
-        if not isinstance(match, dict):
-            raise fail(entry, "match", f"categories[{index}]: match: expected a mapping of site → regex")
-        for site, pattern in match.items():
-            try:
-                re.compile(str(pattern))
-            except re.error as exc:
-                raise fail(match, site, f"categories[{index}]: match.{site}: bad regex: {exc}") from None
-        count = entry.get("count", "all")
-        if count not in ("all", "enabled"):
-            raise fail(entry, "count", f"categories[{index}]: count: expected all or enabled")
-        categories.append(Category(
-            name=entry["name"], file=entry.get("file"), items=entry.get("items"), glob=entry.get("glob"),
-            site_key=entry.get("site_key"), host_key=entry.get("host_key"),
-            match=tuple((str(s), str(p)) for s, p in match.items()), default_site=entry.get("default_site"),
-            count=count,
-        ))
-    host_sites = raw.get("host_sites") or {}
-    if not isinstance(host_sites, dict) or not all(isinstance(v, str) for v in host_sites.values()):
-        raise fail(raw, "host_sites", "host_sites: expected a mapping of host name → site")
-    return ParitySettings(sites, categories, {str(k): v for k, v in host_sites.items()})
-
-
 def default_parity_sites(ctx: GovernanceContext) -> list[str]:
     """Sites of the placement policy that have Proxmox hosts (shop, home), in file order."""
     return [s.name for s in ctx.bindings.placement.sites.values() if s.proxmox_hosts] or [ctx.site]
@@ -257,7 +175,7 @@ def run_parity(configs: Sequence[SiteConfig], sites: Sequence[str] | None = None
     categories: list[Category] = []
     host_sites: dict[str, str] = {}
     for cfg in configs:
-        settings = parity_settings(cfg)
+        settings = cfg.settings.parity
         configured_sites = configured_sites or settings.sites
         categories += [c for c in settings.categories if c.name not in {k.name for k in categories}]
         host_sites = {**settings.host_sites, **host_sites}

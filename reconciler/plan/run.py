@@ -22,7 +22,7 @@ from ..collect.proxmox import DetailPlan, collect_host
 from ..collect.pve_capacity import collect_capacity
 from ..collect.snapshot import load_snapshot
 from ..config import ProxmoxHostConfig, SiteConfig
-from ..errors import ConfigError, ReconcileError, located
+from ..errors import ConfigError, ReconcileError
 from ..fileio import atomic_write
 from ..model import EXPECTED_LIVE, LiveState, ProxmoxObservation
 from ..model.capacity import Capacity
@@ -30,12 +30,11 @@ from ..model.plan import Plan, Resolved
 from ..rules.governance import build_context
 from ..rules.governance.context import GovernanceContext
 from ..yamlio import YMap, load_yaml_file
-from .checks import HostLive, PlanInput, PlanSettings, choose_node, run_checks
+from .checks import HostLive, PlanInput, choose_node, run_checks
 from .layout import read_layout
 from .request import VmRequest, resolve
 from .stubs import StubFile, build_stubs, entry_names
 
-SETTINGS_KEY = "plan-vm"  # the site file's `rules:` section for plan-vm's soft limits
 # Binding file → the collection a new guest's entry goes under.
 STUB_PARENTS: dict[str, tuple[str, ...]] = {
     "vm_lifecycle": ("vms",),
@@ -74,7 +73,7 @@ def plan_vm(request: VmRequest, configs: Sequence[SiteConfig], site: str, live_f
     if node and not resolved.node:
         resolved = replace(resolved, node=node, origins={**resolved.origins, "node": origin})
     names = entry_names(resolved, target)
-    checks = run_checks(PlanInput(resolved, target, others, live, profiles, names, plan_settings(cfg)))
+    checks = run_checks(PlanInput(resolved, target, others, live, profiles, names, cfg.settings.plan_vm))
     files = {key: StubFile(key, display_path(cfg.binding(key), cfg.bindings_root),
                            read_layout(cfg.binding(key), parent)) for key, parent in STUB_PARENTS.items()}
     stamp = today or dt.date.today().isoformat()
@@ -101,26 +100,6 @@ def _lifecycle_defaults(path: Path) -> Mapping[str, Any]:
     data = load_yaml_file(path)
     defaults = data.get("defaults") if isinstance(data, YMap) else None
     return defaults if isinstance(defaults, YMap) else {}
-
-
-def plan_settings(cfg: SiteConfig) -> PlanSettings:
-    """`rules: plan-vm: {cpu_overcommit: 4, memory_overcommit: 1}` of the site file (errors name file:line)."""
-    raw = (cfg.rules or {}).get(SETTINGS_KEY)
-    if raw is None:
-        return PlanSettings()
-    line = cfg.rules.line_of(SETTINGS_KEY) if isinstance(cfg.rules, YMap) else None
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{located(cfg.path, line)}: rules.{SETTINGS_KEY}: expected a mapping")
-    values: dict[str, float] = {}
-    for key, value in raw.items():
-        at = raw.line_of(key) if isinstance(raw, YMap) else line
-        if key not in ("cpu_overcommit", "memory_overcommit"):
-            raise ConfigError(f"{located(cfg.path, at)}: rules.{SETTINGS_KEY}: unknown key '{key}' "
-                              "(known: cpu_overcommit, memory_overcommit)")
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ConfigError(f"{located(cfg.path, at)}: rules.{SETTINGS_KEY}.{key}: expected a positive number")
-        values[key] = float(value)
-    return PlanSettings(**values)
 
 
 # ── live side ────────────────────────────────────────────────────────────────

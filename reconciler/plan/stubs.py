@@ -30,7 +30,7 @@ from ..bindings.backup import BackupTarget
 from ..model import GuestType
 from ..model.plan import Resolved, Stub
 from ..rules.governance.context import GovernanceContext
-from ..rules.governance.policy import GovernancePolicy
+from ..settings import GovernancePolicy
 from .layout import INDENT, Layout
 
 PENDING_TAILSCALE = "PENDING_TAILSCALE_IP"

@@ -41,9 +41,10 @@ from ..model import (
 )
 from ..model.coverage import Cell
 from ..model.plan import Check, Outcome, Verification
-from ..rules.governance import SURFACE_RULES, build_context, run_governance_rules
+from ..rules.governance import build_context
 from ..rules.governance.context import GovernanceContext
-from ..rules.governance.policy import GovernancePolicy
+from ..rules.registry import SURFACE_RULES, run_governance_rules
+from ..settings import GovernancePolicy
 from .run import target_config
 
 PASS, WARN, FAIL = Outcome.PASS, Outcome.WARN, Outcome.FAIL

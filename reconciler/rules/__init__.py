@@ -7,11 +7,9 @@ stacks, containers and guests) are built once, when the `RuleContext` is made, a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from types import ModuleType
 
-from ..model import Declared, Finding, LiveState, SiteScope
+from ..model import Declared, LiveState, SiteScope
 from ._guests import GuestIndex, index_guests
 from ._stacks import HostView, view_hosts
 
@@ -30,8 +28,3 @@ class RuleContext:
         # frozen: the indexes are set once here, from the same declared and live state the rules then read
         object.__setattr__(self, "guests", index_guests(self.scope, self.declared, self.live))
         object.__setattr__(self, "hosts", view_hosts(self.scope, self.declared, self.live))
-
-
-def run_rules(ctx: RuleContext, modules: tuple[ModuleType, ...]) -> Iterator[Finding]:
-    for module in modules:
-        yield from module.check(ctx)

@@ -23,7 +23,7 @@ from .identity import (
     check_vmid_declared,
     check_vmid_live,
 )
-from .inputs import HostLive, PlanInput, PlanSettings
+from .inputs import HostLive, PlanInput
 from .placement import check_node, check_placement_host, check_template, choose_node
 
 PlanCheck = Callable[[PlanInput], Iterable[Check]]
@@ -41,4 +41,4 @@ def run_checks(inp: PlanInput, checks: Sequence[PlanCheck] = PLAN_CHECKS) -> tup
     return tuple(c for check in checks for c in check(inp))
 
 
-__all__ = ["PLAN_CHECKS", "HostLive", "PlanInput", "PlanSettings", "choose_node", "run_checks"]
+__all__ = ["PLAN_CHECKS", "HostLive", "PlanInput", "choose_node", "run_checks"]

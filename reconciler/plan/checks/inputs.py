@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ...bindings.profiles import ProfilesFile
 from ...model import DeclaredGuest, LiveGuest, ProxmoxObservation, SourceRef
 from ...model.capacity import Capacity
 from ...model.plan import Outcome, Resolved
 from ...rules.governance.context import GovernanceContext
+from ...settings import PlanSettings
 from ..stubs import EntryNames
 
 PASS, WARN, FAIL = Outcome.PASS, Outcome.WARN, Outcome.FAIL
-
-
-@dataclass(frozen=True, slots=True)
-class PlanSettings:
-    """Soft limits (site file `rules: plan-vm: {...}`; docs/plan-vm.md)."""
-
-    cpu_overcommit: float = 4.0  # vCPUs of running guests (plus the new one) per node CPU before a warning
-    memory_overcommit: float = 1.0  # configured memory of running guests (plus the new one) per node memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +51,7 @@ class PlanInput:
     live: tuple[HostLive, ...]  # every configured Proxmox host of every site
     profiles: ProfilesFile
     names: EntryNames
-    settings: PlanSettings = PlanSettings()
+    settings: PlanSettings = field(default_factory=PlanSettings)
 
     @property
     def contexts(self) -> tuple[GovernanceContext, ...]:

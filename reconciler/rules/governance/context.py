@@ -17,7 +17,7 @@ from ...bindings.governance import GovernanceBindings
 from ...bindings.health import HealthEndpoint
 from ...bindings.service_registry import RegistryHost
 from ...model import GONE, DeclaredGuest, Finding, Kind, Severity, SourceRef, Subject
-from .policy import GovernancePolicy, RuleScope
+from ...settings import GovernancePolicy, RuleScope
 
 
 @dataclass(frozen=True, slots=True)

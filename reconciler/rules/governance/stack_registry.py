@@ -8,7 +8,7 @@ from ...model import DeclaredGuest, Finding
 from .context import GovernanceContext
 
 RULE_ID = "governance-stack-registry"
-SURFACE = "compose"  # shown in the notes of the compose column, never as a gap of its own
+NOTES_SURFACE = "compose"  # shown in the notes of the compose column, never as a gap of its own (no SURFACE)
 FILE_KEY = "stack_registry"
 
 
