@@ -310,8 +310,8 @@ def plan_settings(rules: Mapping[str, Any], where: str) -> PlanSettings:
     for key, value in raw.items():
         at = _line(raw, key) or line
         if key not in _PLAN_KEYS:
-            raise ConfigError(f"{located(where, at)}: rules.{PLAN_SECTION}: unknown key '{key}'"
-                              f"{did_you_mean(key, _PLAN_KEYS)} (known: {', '.join(sorted(_PLAN_KEYS))})")
+            hint = did_you_mean(key, _PLAN_KEYS) or f" (known: {', '.join(sorted(_PLAN_KEYS))})"
+            raise ConfigError(f"{located(where, at)}: rules.{PLAN_SECTION}: unknown key '{key}'{hint}")
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ConfigError(f"{located(where, at)}: rules.{PLAN_SECTION}.{key}: expected a positive number")
         values[key] = float(value)
