@@ -5,9 +5,9 @@ governance settings (`governance:`), the parity table's (`parity:`) and plan-vm'
 Any other section, or any unknown key inside one, is an error at its `file:line` with a did-you-mean, in
 every command: a typo must not silently switch a check off.
 
-The configurable governance rules are the `RuleScope` fields of `GovernancePolicy` (field name = rule id
-without `governance-`, dashes as underscores); tests/test_rule_registry.py checks that they are exactly the
-governance rules of the rule registry (reconciler/rules/registry.py).
+The governance sections are checked against the governance rules of the rule registry
+(reconciler/rules/registry.py, each rule's DEFAULT_SCOPE) by `policy_from_rules`, which the CLI runs on
+every site file it loads, before anything else happens.
 
 Defaults follow the user's own gate (D69: active shop VMs need ssh, registry, backup and health
 entries), extended to every site, except where the user decided otherwise (SERVICE_REGISTRY scope
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import ConfigError, did_you_mean, located
@@ -68,23 +68,10 @@ class RuleScope:
 
 @dataclass(frozen=True, slots=True)
 class GovernancePolicy:
-    """Every governance rule's scope, plus how non-guest hosts are recognised.
+    """Every governance rule's scope (by rule id; each rule's default is its module's DEFAULT_SCOPE), plus how
+    non-guest hosts are recognised. Built by `reconciler.rules.registry.governance_policy`."""
 
-    Field name = rule id without the `governance-` prefix (dashes → underscores).
-    """
-
-    ssh: RuleScope = RuleScope()
-    registry: RuleScope = RuleScope(sites=frozenset({"shop"}))
-    backup: RuleScope = RuleScope()
-    health: RuleScope = RuleScope()
-    compose: RuleScope = RuleScope()
-    stack_registry: RuleScope = RuleScope(severity=Severity.WARNING)
-    placeholders: RuleScope = RuleScope(statuses=frozenset({Status.REGISTERED, Status.ACTIVE, Status.STOPPED}))
-    vmid_range: RuleScope = RuleScope(statuses=EXISTING)
-    naming: RuleScope = RuleScope(statuses=EXISTING, severity=Severity.WARNING)
-    orphans: RuleScope = RuleScope(severity=Severity.WARNING)
-    duplicates: RuleScope = RuleScope()
-    files: RuleScope = RuleScope(severity=Severity.WARNING)
+    scopes: Mapping[str, RuleScope] = field(default_factory=dict)
     # Hosts that are not guests (hypervisors, NAS, network gear, workstations): recognised by their
     # placement/naming policy `kind`, their ssh target `tags` or `access_method`, or by name.
     non_guest_kinds: frozenset[str] = frozenset({
@@ -100,6 +87,9 @@ class GovernancePolicy:
     # Values that mark an unfinished entry (the VM creation contract writes PENDING_* until known).
     placeholder_prefixes: tuple[str, ...] = ("PENDING",)
 
+    def scope(self, rule_id: str) -> RuleScope:
+        return self.scopes.get(rule_id, RuleScope())
+
 
 _SCOPE_KEYS = {"statuses", "sites", "severity", "exempt", "enabled"}
 _GENERAL_KEYS = {"non_guest_kinds", "non_guest_tags", "non_guest_access_methods", "non_guest_hosts",
@@ -107,30 +97,23 @@ _GENERAL_KEYS = {"non_guest_kinds", "non_guest_tags", "non_guest_access_methods"
 GENERAL_KEY = "governance"
 
 
-def governance_rule_ids() -> dict[str, str]:
-    """`governance-<rule>` → its GovernancePolicy field: every configurable governance rule, from the fields."""
-    return {f"governance-{f.name.replace('_', '-')}": f.name for f in fields(GovernancePolicy)
-            if f.type in ("RuleScope", RuleScope)}
+def policy_from_rules(rules: Mapping[str, Any], where: str, defaults: Mapping[str, RuleScope]) -> GovernancePolicy:
+    """The governance sections of a site file's `rules:` over the rules' default scopes (`defaults`, by rule id).
 
-
-def policy_from_rules(rules: Mapping[str, Any], where: str = "site file") -> GovernancePolicy:
-    """Apply the governance sections of a site file's `rules:` to the defaults. Raises ConfigError on any mistake.
-
-    Sections of other owners (`parity`, `plan-vm`) are skipped here; `parse_rule_settings` checks that no
-    section is unknown."""
-    policy = GovernancePolicy()
-    ids = governance_rule_ids()
+    Every section must be a governance rule id, `governance`, `parity` or `plan-vm`: anything else is a
+    ConfigError at its line with a did-you-mean, as is any mistake inside a governance section."""
+    scopes = dict(defaults)
     changes: dict[str, Any] = {}
     for key, value in rules.items():
         line = _line(rules, key)
         if key == GENERAL_KEY:
             changes.update(_general(value, where, line))
-        elif key in ids:
-            changes[ids[key]] = _scope(getattr(policy, ids[key]), value, f"rules.{key}", where, line)
+        elif key in defaults:
+            scopes[key] = _scope(defaults[key], value, f"rules.{key}", where, line)
         elif key not in OTHER_SECTIONS:
             raise ConfigError(f"{located(where, line)}: rules: unknown rule '{key}'"
-                              f"{did_you_mean(key, [*ids, *OTHER_SECTIONS, GENERAL_KEY])}")
-    return replace(policy, **changes)
+                              f"{did_you_mean(key, [*defaults, *OTHER_SECTIONS, GENERAL_KEY])}")
+    return replace(GovernancePolicy(scopes), **changes)
 
 
 def _line(data: Any, key: Any) -> int | None:
@@ -323,11 +306,11 @@ def plan_settings(rules: Mapping[str, Any], where: str) -> PlanSettings:
 
 @dataclass(frozen=True, slots=True)
 class RuleSettings:
-    policy: GovernancePolicy = GovernancePolicy()
     parity: ParitySettings = ParitySettings()
     plan_vm: PlanSettings = PlanSettings()
 
 
 def parse_rule_settings(rules: Mapping[str, Any], where: str) -> RuleSettings:
-    """Every section of `rules:`; the first mistake is a ConfigError naming `where` and its line."""
-    return RuleSettings(policy_from_rules(rules, where), parity_settings(rules, where), plan_settings(rules, where))
+    """The `parity` and `plan-vm` sections; the first mistake is a ConfigError naming `where` and its line.
+    The governance sections need the rules' default scopes: `rules.registry.governance_policy` parses them."""
+    return RuleSettings(parity_settings(rules, where), plan_settings(rules, where))

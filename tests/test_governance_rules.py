@@ -19,7 +19,7 @@ from reconciler.governance import check_site, coverage, run_check, run_parity
 from reconciler.model import Kind, Severity
 from reconciler.model.coverage import Cell
 from reconciler.render.governance import coverage_json, coverage_markdown, coverage_text, parity_text
-from reconciler.rules.governance import GovernancePolicy, policy_from_rules
+from reconciler.rules.registry import governance_policy
 
 BASE = {
     "ops/bindings/infra.placement.policy.yaml": {
@@ -340,14 +340,15 @@ def test_missing_optional_file_is_reported_not_a_crash(estate, tmp_path):
 
 def test_policy_rejects_unknown_rules_and_keys():
     with pytest.raises(ConfigError, match="did you mean 'governance-backup'"):
-        policy_from_rules({"governance-bakup": {}})
+        governance_policy({"governance-bakup": {}})
     with pytest.raises(ConfigError, match="unknown key 'status'"):
-        policy_from_rules({"governance-backup": {"status": ["active"]}})
+        governance_policy({"governance-backup": {"status": ["active"]}})
     with pytest.raises(ConfigError, match="is not a valid Status"):
-        policy_from_rules({"governance-ssh": {"statuses": ["running"]}})
-    policy = policy_from_rules({"governance-ssh": False, "governance-backup": {"severity": "warning"}})
-    assert policy.ssh.enabled is False and policy.backup.severity is Severity.WARNING
-    assert GovernancePolicy().registry.sites == frozenset({"shop"})
+        governance_policy({"governance-ssh": {"statuses": ["running"]}})
+    policy = governance_policy({"governance-ssh": False, "governance-backup": {"severity": "warning"}})
+    assert policy.scope("governance-ssh").enabled is False
+    assert policy.scope("governance-backup").severity is Severity.WARNING
+    assert governance_policy().scope("governance-registry").sites == frozenset({"shop"})
 
 
 def test_disabled_rule_gives_na_cells(estate, tmp_path):
@@ -356,7 +357,7 @@ def test_disabled_rule_gives_na_cells(estate, tmp_path):
     assert run("governance-ssh", rules={"governance-ssh": False}) == []
     write(tmp_path, files)
     bindings = load_governance(site(tmp_path))
-    policy = policy_from_rules({"governance-ssh": False})
+    policy = governance_policy({"governance-ssh": False})
     matrix = coverage(bindings, policy, check_site(bindings, policy))
     assert matrix.rows[0].cells["ssh"] is Cell.NA
 

@@ -12,8 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.rules.registry import GOVERNANCE_RULES, GUEST_RULES, RULES, STACK_RULES, Family, _register
-from reconciler.settings import OTHER_SECTIONS, governance_rule_ids
+from reconciler.rules.registry import (
+    DEFAULT_SCOPES,
+    GOVERNANCE_RULES,
+    GUEST_RULES,
+    RULES,
+    STACK_RULES,
+    Family,
+    _register,
+    governance_policy,
+)
+from reconciler.settings import OTHER_SECTIONS, RuleScope
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "reconciler" / "demo"
@@ -36,9 +45,11 @@ def test_every_rule_is_documented() -> None:
                          architecture, flags=re.M), f"{rule_id} has no row in docs/architecture.md"
 
 
-def test_configurable_governance_rules_are_the_registry_ones() -> None:
-    registered = {rule_id for rule_id, entry in RULES.items() if entry.family is Family.GOVERNANCE}
-    assert set(governance_rule_ids()) == registered
+def test_every_governance_rule_carries_its_default_scope() -> None:
+    registered = [rule_id for rule_id, entry in RULES.items() if entry.family is Family.GOVERNANCE]
+    assert list(DEFAULT_SCOPES) == registered
+    assert all(isinstance(scope, RuleScope) for scope in DEFAULT_SCOPES.values())
+    assert dict(governance_policy().scopes) == DEFAULT_SCOPES  # no rules: section, the defaults
 
 
 # ── typos under rules: ───────────────────────────────────────────────────────

@@ -28,6 +28,7 @@ from ..fileio import atomic_write
 from ..model.report import Report
 from ..render import registry
 from ..render.table import summary_line
+from ..rules.registry import governance_policy
 from ..sites import load_sites
 
 log = logging.getLogger("reconciler")
@@ -76,8 +77,14 @@ class Options:
 
 
 def load_configs(site: list[str] | None, sites_dir: Path | None, bindings: Path | None) -> list[SiteConfig]:
-    """The selected site configurations; a subcommand's own folder options win over the global ones."""
-    return load_sites(site or [], sites_dir or Options.sites_dir, bindings or Options.bindings)
+    """The selected site configurations; a subcommand's own folder options win over the global ones.
+
+    Each site file's `rules:` is checked against the rule registry here, before anything is collected, so a
+    mistyped rule or key fails every command at its line."""
+    configs = load_sites(site or [], sites_dir or Options.sites_dir, bindings or Options.bindings)
+    for cfg in configs:
+        governance_policy(cfg.rules, str(cfg.path))
+    return configs
 
 
 SiteOpt = Annotated[list[str], typer.Option(

@@ -12,18 +12,18 @@ from ..model import Finding
 from ..model.coverage import CoverageMatrix, merge_coverage
 from ..model.report import sort_findings
 from ..rules.governance import build_context
-from ..rules.registry import run_governance_rules
+from ..rules.registry import governance_policy, run_governance_rules
 from ..settings import GovernancePolicy
 from .coverage import coverage
 
 
 def load_policy(cfg: SiteConfig) -> GovernancePolicy:
-    return cfg.settings.policy
+    return governance_policy(cfg.rules, str(cfg.path))
 
 
 def check_site(bindings: GovernanceBindings, policy: GovernancePolicy | None = None) -> list[Finding]:
     """Every governance finding of one site: the loaders' `invalid` problems, then each rule's `parity`."""
-    ctx = build_context(bindings, policy or GovernancePolicy())
+    ctx = build_context(bindings, policy or governance_policy())
     return sort_findings([*bindings.problems, *run_governance_rules(ctx)])
 
 

@@ -10,14 +10,14 @@ from ..model import Finding, Severity
 from ..model.coverage import SURFACE_LABELS, Cell, CoverageMatrix, CoverageRow
 from ..rules.governance import build_context, stack_registry
 from ..rules.governance.context import GovernanceContext
-from ..rules.registry import SURFACE_RULES, run_governance_rules
+from ..rules.registry import SURFACE_RULES, governance_policy, run_governance_rules
 from ..settings import GovernancePolicy
 
 
 def coverage(bindings: GovernanceBindings, policy: GovernancePolicy | None = None,
              findings: Sequence[Finding] | None = None, include_all: bool = False) -> CoverageMatrix:
     """One row per guest of the site (only guests some surface applies to, unless `include_all`)."""
-    ctx = build_context(bindings, policy or GovernancePolicy())
+    ctx = build_context(bindings, policy or governance_policy())
     if findings is None:
         findings = list(run_governance_rules(ctx))
     return CoverageMatrix((ctx.site,), tuple(SURFACE_LABELS), tuple(_rows(ctx, findings, include_all)), include_all)

@@ -85,18 +85,18 @@ def build_stubs(req: Resolved, ctx: GovernanceContext, policy: GovernancePolicy,
     names = entry_names(req, ctx)
     site = req.site
     stubs = [_lifecycle(req, names, files["vm_lifecycle"], today)]
-    if policy.ssh.for_site(site):
+    if policy.scope("governance-ssh").for_site(site):
         stubs.append(_ssh(req, names, files["ssh_targets"]))
-    if req.stacks and policy.compose.for_site(site):
+    if req.stacks and policy.scope("governance-compose").for_site(site):
         stubs.append(_compose(req, names, files["docker_compose_targets"]))
-    if (req.stacks or req.health_url) and policy.health.for_site(site):
+    if (req.stacks or req.health_url) and policy.scope("governance-health").for_site(site):
         stubs.append(_health(req, names, files["services_health"]))
-    if policy.backup.for_site(site):
+    if policy.scope("governance-backup").for_site(site):
         stubs.append(_backup(req, names, files["backup_inventory"], ctx))
-    if policy.registry.for_site(site):
+    if policy.scope("governance-registry").for_site(site):
         stubs.append(_registry(req, names, files["service_registry"]))
     unregistered = [s for s in req.stacks if s not in ctx.bindings.stacks.ids]
-    if unregistered and policy.stack_registry.for_site(site):
+    if unregistered and policy.scope("governance-stack-registry").for_site(site):
         stubs.append(_stack_registry(req, unregistered, files["stack_registry"]))
     return tuple(s for s in stubs if s is not None)
 

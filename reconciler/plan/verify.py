@@ -49,8 +49,8 @@ from .run import target_config
 
 PASS, WARN, FAIL = Outcome.PASS, Outcome.WARN, Outcome.FAIL
 # Policy fields widened to the guest's status (the guest-level governance rules).
-_GUEST_SCOPES = ("ssh", "registry", "backup", "health", "compose", "stack_registry", "placeholders", "vmid_range",
-                 "naming")
+_GUEST_SCOPES = tuple(f"governance-{name}" for name in (
+    "ssh", "registry", "backup", "health", "compose", "stack-registry", "placeholders", "vmid-range", "naming"))
 # Entry types of governance findings that are about one file entry (orphans, duplicates, loaders).
 _ENTRY_TYPES = {"ssh-target", "compose-target", "health-endpoint", "registry-host", "backup-target", "registry-stack",
                 "host"}
@@ -110,8 +110,10 @@ def widened(policy: GovernancePolicy, status: Status) -> GovernancePolicy:
     """The site's policy with each guest-level rule also covering `status` (VALIDATE happens while registered)."""
     if status in GONE or status is Status.TEMPLATE:
         return policy
-    return replace(policy, **{name: replace(getattr(policy, name), statuses=getattr(policy, name).statuses | {status})
-                              for name in _GUEST_SCOPES})
+    scopes = dict(policy.scopes)
+    for rule_id in _GUEST_SCOPES:
+        scopes[rule_id] = replace(policy.scope(rule_id), statuses=policy.scope(rule_id).statuses | {status})
+    return replace(policy, scopes=scopes)
 
 
 def own_entry_names(ctx: GovernanceContext, guest: DeclaredGuest) -> frozenset[str]:

@@ -9,12 +9,13 @@ governance rules' configurable scopes are `reconciler.settings.GovernancePolicy`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
 from ..model import Finding
+from ..settings import GovernancePolicy, RuleScope, policy_from_rules
 from . import (
     container_drift,
     container_missing,
@@ -51,7 +52,8 @@ class Family(StrEnum):
 
 
 class Rule(Protocol):
-    """What a rule module provides."""
+    """What a rule module provides. Governance rules also have `DEFAULT_SCOPE: RuleScope` (which guests and
+    sites they check, at which severity), which a site file's `rules: {RULE_ID: ...}` section overrides."""
 
     RULE_ID: str
 
@@ -124,6 +126,16 @@ STACK_RULES = of_family(Family.DOCKER)
 GOVERNANCE_RULES = of_family(Family.GOVERNANCE)
 # The coverage matrix's columns, in order: the governance rules that have a guest surface.
 SURFACE_RULES = tuple(entry.rule for entry in RULES.values() if entry.surface is not None)
+
+
+# Each governance rule's default scope, by id: what `rules:` sections may override (and the only ids they may name).
+DEFAULT_SCOPES: dict[str, RuleScope] = {entry.id: entry.rule.DEFAULT_SCOPE for entry in RULES.values()  # type: ignore[attr-defined]
+                                        if entry.family is Family.GOVERNANCE}
+
+
+def governance_policy(rules: Mapping[str, Any] | None = None, where: str = "site file") -> GovernancePolicy:
+    """The governance policy of a site file's `rules:` (the defaults without one); mistakes are ConfigErrors."""
+    return policy_from_rules(rules or {}, where, DEFAULT_SCOPES)
 
 
 def run_rules(ctx: Any, rules: tuple[Rule, ...]) -> Iterator[Finding]:

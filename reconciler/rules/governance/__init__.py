@@ -9,7 +9,7 @@ The order they run in is the rule registry's (reconciler/rules/registry.py); the
 
 from __future__ import annotations
 
-from ...settings import GovernancePolicy, RuleScope, policy_from_rules
+from ...settings import GovernancePolicy, RuleScope
 from .context import GovernanceContext, build_context
 
-__all__ = ["GovernanceContext", "GovernancePolicy", "RuleScope", "build_context", "policy_from_rules"]
+__all__ = ["GovernanceContext", "GovernancePolicy", "RuleScope", "build_context"]

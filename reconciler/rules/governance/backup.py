@@ -6,19 +6,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ...model import DeclaredGuest, Finding
+from ...settings import RuleScope
 from .context import GovernanceContext
 
 RULE_ID = "governance-backup"
+DEFAULT_SCOPE = RuleScope()
 SURFACE = "backup"
 FILE_KEY = "backup_inventory"
 
 
 def applies(ctx: GovernanceContext, guest: DeclaredGuest) -> bool:
-    return ctx.policy.backup.covers(guest, ctx.site) and FILE_KEY not in ctx.bindings.missing
+    return ctx.policy.scope(RULE_ID).covers(guest, ctx.site) and FILE_KEY not in ctx.bindings.missing
 
 
 def check(ctx: GovernanceContext) -> Iterator[Finding]:
-    scope, inventory = ctx.policy.backup, ctx.bindings.backup
+    scope, inventory = ctx.policy.scope(RULE_ID), ctx.bindings.backup
     shown, lifecycle = inventory.shown, ctx.bindings.lifecycle.shown
     names = inventory.by_name
     for guest in ctx.site_guests:

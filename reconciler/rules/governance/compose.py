@@ -6,19 +6,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ...model import DeclaredGuest, Finding
+from ...settings import RuleScope
 from .context import GovernanceContext
 
 RULE_ID = "governance-compose"
+DEFAULT_SCOPE = RuleScope()
 SURFACE = "compose"
 FILE_KEY = "docker_compose_targets"
 
 
 def applies(ctx: GovernanceContext, guest: DeclaredGuest) -> bool:
-    return ctx.policy.compose.covers(guest, ctx.site) and FILE_KEY not in ctx.bindings.missing and bool(guest.stacks)
+    scope = ctx.policy.scope(RULE_ID)
+    return scope.covers(guest, ctx.site) and FILE_KEY not in ctx.bindings.missing and bool(guest.stacks)
 
 
 def check(ctx: GovernanceContext) -> Iterator[Finding]:
-    scope, compose = ctx.policy.compose, ctx.bindings.compose
+    scope, compose = ctx.policy.scope(RULE_ID), ctx.bindings.compose
     shown, lifecycle = compose.shown, ctx.bindings.lifecycle.shown
     for guest in ctx.site_guests:
         if not applies(ctx, guest):

@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from ...model import Finding, SourceRef
+from ...settings import RuleScope
 from .context import GovernanceContext
 
 RULE_ID = "governance-duplicates"
+DEFAULT_SCOPE = RuleScope()
 
 
 def check(ctx: GovernanceContext) -> Iterator[Finding]:
-    scope = ctx.policy.duplicates
+    scope = ctx.policy.scope(RULE_ID)
     if not scope.for_site(ctx.site):
         return
     b = ctx.bindings

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ...bindings.governance import OPTIONAL_FILES
-from ...model import Finding
+from ...model import Finding, Severity
+from ...settings import RuleScope
 from .context import GovernanceContext
 
 RULE_ID = "governance-files"
+DEFAULT_SCOPE = RuleScope(severity=Severity.WARNING)
 
 
 def check(ctx: GovernanceContext) -> Iterator[Finding]:
-    scope = ctx.policy.files
+    scope = ctx.policy.scope(RULE_ID)
     if not scope.for_site(ctx.site):
         return
     for key, shown in ctx.bindings.missing.items():

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from ipaddress import ip_address
 
 from ...model import DeclaredGuest, Finding
+from ...settings import RuleScope
 from .context import GovernanceContext
 
 RULE_ID = "governance-health"
+DEFAULT_SCOPE = RuleScope()
 SURFACE = "health"
 FILE_KEY = "services_health"
 
@@ -22,12 +24,12 @@ def runs_docker(guest: DeclaredGuest) -> bool:
 
 
 def applies(ctx: GovernanceContext, guest: DeclaredGuest) -> bool:
-    return (ctx.policy.health.covers(guest, ctx.site) and FILE_KEY not in ctx.bindings.missing
+    return (ctx.policy.scope(RULE_ID).covers(guest, ctx.site) and FILE_KEY not in ctx.bindings.missing
             and (guest.health_probe_policy or "").lower() != "none" and runs_docker(guest))
 
 
 def check(ctx: GovernanceContext) -> Iterator[Finding]:
-    scope, shown = ctx.policy.health, ctx.bindings.health.shown
+    scope, shown = ctx.policy.scope(RULE_ID), ctx.bindings.health.shown
     for guest in ctx.site_guests:
         if not applies(ctx, guest):
             continue

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ...model import DeclaredGuest, Finding
+from ...model import DeclaredGuest, Finding, Severity
+from ...settings import EXISTING, RuleScope
 from .context import GovernanceContext
 
 RULE_ID = "governance-naming"
+DEFAULT_SCOPE = RuleScope(statuses=EXISTING, severity=Severity.WARNING)
 
 
 def applies(ctx: GovernanceContext, guest: DeclaredGuest) -> bool:
-    return ctx.policy.naming.covers(guest, ctx.site)
+    return ctx.policy.scope(RULE_ID).covers(guest, ctx.site)
 
 
 def check(ctx: GovernanceContext) -> Iterator[Finding]:
-    scope, naming = ctx.policy.naming, ctx.bindings.naming
+    scope, naming = ctx.policy.scope(RULE_ID), ctx.bindings.naming
     for guest in ctx.site_guests:
         if not applies(ctx, guest) or naming.exempt(guest.hostname, "hostname"):
             continue

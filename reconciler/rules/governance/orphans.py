@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ...model import GONE, DeclaredGuest, Finding, Severity, SourceRef
+from ...settings import RuleScope
 from .context import GovernanceContext
 
 RULE_ID = "governance-orphans"
+DEFAULT_SCOPE = RuleScope(severity=Severity.WARNING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +34,7 @@ class _Entry:
 
 
 def check(ctx: GovernanceContext) -> Iterator[Finding]:
-    scope = ctx.policy.orphans
+    scope = ctx.policy.scope(RULE_ID)
     if not scope.for_site(ctx.site):
         return
     for entry in _entries(ctx):

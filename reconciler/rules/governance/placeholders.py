@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ...model import DeclaredGuest, Finding, SourceRef
+from ...model import DeclaredGuest, Finding, SourceRef, Status
+from ...settings import RuleScope
 from .context import GovernanceContext
 
 RULE_ID = "governance-placeholders"
+DEFAULT_SCOPE = RuleScope(statuses=frozenset({Status.REGISTERED, Status.ACTIVE, Status.STOPPED}))
 _FIELDS = ("hostname", "lan_ip", "tailscale_ip", "ssh_target", "backup_target", "profile", "health_probe_policy")
 
 
 def applies(ctx: GovernanceContext, guest: DeclaredGuest) -> bool:
-    return ctx.policy.placeholders.covers(guest, ctx.site)
+    return ctx.policy.scope(RULE_ID).covers(guest, ctx.site)
 
 
 def is_placeholder(value: object, prefixes: tuple[str, ...]) -> bool:
@@ -21,7 +23,7 @@ def is_placeholder(value: object, prefixes: tuple[str, ...]) -> bool:
 
 
 def check(ctx: GovernanceContext) -> Iterator[Finding]:
-    scope, prefixes = ctx.policy.placeholders, ctx.policy.placeholder_prefixes
+    scope, prefixes = ctx.policy.scope(RULE_ID), ctx.policy.placeholder_prefixes
     for guest in ctx.site_guests:
         if not applies(ctx, guest):
             continue

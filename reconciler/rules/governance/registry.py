@@ -5,19 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ...model import DeclaredGuest, Finding, SourceRef
+from ...settings import RuleScope
 from .context import GovernanceContext
 
 RULE_ID = "governance-registry"
+DEFAULT_SCOPE = RuleScope(sites=frozenset({"shop"}))  # the user's scope decision: shop only
 SURFACE = "registry"
 FILE_KEY = "service_registry"
 
 
 def applies(ctx: GovernanceContext, guest: DeclaredGuest) -> bool:
-    return ctx.policy.registry.covers(guest, ctx.site) and FILE_KEY not in ctx.bindings.missing
+    return ctx.policy.scope(RULE_ID).covers(guest, ctx.site) and FILE_KEY not in ctx.bindings.missing
 
 
 def check(ctx: GovernanceContext) -> Iterator[Finding]:
-    scope, registry = ctx.policy.registry, ctx.bindings.registry
+    scope, registry = ctx.policy.scope(RULE_ID), ctx.bindings.registry
     shown, lifecycle = registry.shown, ctx.bindings.lifecycle.shown
     for guest in ctx.site_guests:
         if not applies(ctx, guest):

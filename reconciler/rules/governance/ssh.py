@@ -5,19 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ...model import DeclaredGuest, Finding
+from ...settings import RuleScope
 from .context import GovernanceContext
 
 RULE_ID = "governance-ssh"
+DEFAULT_SCOPE = RuleScope()
 SURFACE = "ssh"
 FILE_KEY = "ssh_targets"
 
 
 def applies(ctx: GovernanceContext, guest: DeclaredGuest) -> bool:
-    return ctx.policy.ssh.covers(guest, ctx.site) and FILE_KEY not in ctx.bindings.missing
+    return ctx.policy.scope(RULE_ID).covers(guest, ctx.site) and FILE_KEY not in ctx.bindings.missing
 
 
 def check(ctx: GovernanceContext) -> Iterator[Finding]:
-    scope, ssh = ctx.policy.ssh, ctx.bindings.ssh
+    scope, ssh = ctx.policy.scope(RULE_ID), ctx.bindings.ssh
     lifecycle = ctx.bindings.lifecycle.shown
     for guest in ctx.site_guests:
         if not applies(ctx, guest):

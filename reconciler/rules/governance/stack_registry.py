@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ...model import DeclaredGuest, Finding
+from ...model import DeclaredGuest, Finding, Severity
+from ...settings import RuleScope
 from .context import GovernanceContext
 
 RULE_ID = "governance-stack-registry"
+DEFAULT_SCOPE = RuleScope(severity=Severity.WARNING)
 NOTES_SURFACE = "compose"  # shown in the notes of the compose column, never as a gap of its own (no SURFACE)
 FILE_KEY = "stack_registry"
 
 
 def applies(ctx: GovernanceContext, guest: DeclaredGuest) -> bool:
-    return (ctx.policy.stack_registry.covers(guest, ctx.site) and FILE_KEY not in ctx.bindings.missing
+    return (ctx.policy.scope(RULE_ID).covers(guest, ctx.site) and FILE_KEY not in ctx.bindings.missing
             and bool(guest.stacks))
 
 
 def check(ctx: GovernanceContext) -> Iterator[Finding]:
-    scope, registry = ctx.policy.stack_registry, ctx.bindings.stacks
+    scope, registry = ctx.policy.scope(RULE_ID), ctx.bindings.stacks
     ids = registry.ids
     for guest in ctx.site_guests:
         if not applies(ctx, guest):

@@ -6,17 +6,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ...model import DeclaredGuest, Finding
+from ...settings import EXISTING, RuleScope
 from .context import GovernanceContext
 
 RULE_ID = "governance-vmid-range"
+DEFAULT_SCOPE = RuleScope(statuses=EXISTING)
 
 
 def applies(ctx: GovernanceContext, guest: DeclaredGuest) -> bool:
-    return ctx.policy.vmid_range.covers(guest, ctx.site) and ctx.bindings.scope.vmid_range is not None
+    return ctx.policy.scope(RULE_ID).covers(guest, ctx.site) and ctx.bindings.scope.vmid_range is not None
 
 
 def check(ctx: GovernanceContext) -> Iterator[Finding]:
-    scope, vmid_range = ctx.policy.vmid_range, ctx.bindings.scope.vmid_range
+    scope, vmid_range = ctx.policy.scope(RULE_ID), ctx.bindings.scope.vmid_range
     if vmid_range is None:
         return
     low, high = vmid_range
