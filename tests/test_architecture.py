@@ -112,3 +112,23 @@ def test_modules_are_small_and_keep_no_global_state() -> None:
                 for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))) if isinstance(node, ast.Global)]
     assert not too_long, too_long
     assert not globals_, globals_
+
+
+@pytest.mark.parametrize("args", [("--site", "demo"), ("plan-vm", "--site", "demo", "--vmid", "150", "--hostname", "x"),
+                                  ("check", "--site", "demo"), ("coverage", "--site", "demo")], ids=" ".join)
+def test_each_binding_file_is_read_once_per_run(cli, packaged_demo, monkeypatch, args) -> None:
+    from reconciler import yamlio
+
+    reads: list[str] = []
+    original = yamlio.read_text
+
+    def counting(path, *rest, **kwargs):
+        reads.append(str(path))
+        return original(path, *rest, **kwargs)
+
+    monkeypatch.setattr(yamlio, "read_text", counting)
+    result = cli(*args)
+    assert result.code in (0, 1), result.err
+    bindings = [path for path in reads if "/bindings/" in path]
+    assert bindings, "no binding file was read: the counter is not on the reading path"
+    assert sorted(p for p in set(bindings) if bindings.count(p) > 1) == []

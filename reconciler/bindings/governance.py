@@ -13,11 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..config import SiteConfig
 from ..model import Finding, SiteScope
-from ..yamlio import YMap, load_yaml_file
 from . import display_path
 from .backup import BackupInventory, load_backup_inventory
 from .compose_targets import ComposeTargetsFile, load_compose_targets
@@ -43,21 +41,6 @@ OPTIONAL_FILES: dict[str, str] = {
 
 
 @dataclass(frozen=True, slots=True)
-class RegistryHostDetail:
-    """What `RegistryHost` (bindings.service_registry) does not carry: key lines and two more fields.
-
-    Adapter: read from the same file, so registry parity findings can cite the exact line of
-    `vmid:`, `tailscale_ip:` or `ssh_user:`.
-    """
-
-    id: str
-    line: int
-    ssh_user: str | None = None
-    lan_ip: str | None = None
-    field_lines: Mapping[str, int] = field(default_factory=dict, hash=False)
-
-
-@dataclass(frozen=True, slots=True)
 class GovernanceBindings:
     site: str
     root: Path
@@ -66,7 +49,6 @@ class GovernanceBindings:
     lifecycle: LifecycleFile
     ssh: SshTargetsFile
     registry: ServiceRegistryFile
-    registry_details: Mapping[str, RegistryHostDetail]
     backup: BackupInventory
     health: HealthFile
     compose: ComposeTargetsFile
@@ -101,7 +83,6 @@ def load_governance(cfg: SiteConfig, shared: SharedFiles | None = None) -> Gover
         ssh = load_ssh_targets(cfg.binding("ssh_targets"), root, cfg.name)
         compose = load_compose_targets(cfg.binding("docker_compose_targets"), root, cfg.name)
         registry = load_service_registry(cfg.binding("service_registry"), root, cfg.name)
-    registry_path = cfg.binding("service_registry")
     backup = load_backup_inventory(cfg.binding("backup_inventory"), root, cfg.name)
     health = load_health(cfg.binding("services_health"), root, cfg.name)
     stacks = load_stack_registry(cfg.binding("stack_registry"), root, cfg.name)
@@ -114,29 +95,8 @@ def load_governance(cfg: SiteConfig, shared: SharedFiles | None = None) -> Gover
     )
     return GovernanceBindings(
         site=cfg.name, root=root, placement=placement, scope=scope, lifecycle=lifecycle, ssh=ssh,
-        registry=registry, registry_details=_registry_details(registry_path) if registry.present else {},
+        registry=registry,
         backup=backup, health=health, compose=compose, stacks=stacks, naming=naming,
         problems=tuple(problems), missing=missing,
         placement_shown=display_path(cfg.binding("placement_policy"), root),
     )
-
-
-def _registry_details(path: Path) -> dict[str, RegistryHostDetail]:
-    data = load_yaml_file(path)
-    hosts = data.get("hosts") if isinstance(data, YMap) else None
-    if not isinstance(hosts, YMap):
-        return {}
-    details = {}
-    for key, entry in hosts.items():
-        entry = entry if isinstance(entry, YMap) else YMap()
-        details[str(key)] = RegistryHostDetail(
-            id=str(key), line=hosts.line_of(key), ssh_user=_text(entry.get("ssh_user")),
-            lan_ip=_text(entry.get("lan_ip")), field_lines={str(k): v for k, v in entry.key_lines.items()},
-        )
-    return details
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)

@@ -9,8 +9,8 @@ goes on with the valid items.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ class LifecycleFile:
     guests: tuple[DeclaredGuest, ...]
     problems: tuple[Finding, ...]
     shown: str  # the file as named in findings
+    defaults: Mapping[str, Any] = field(default_factory=dict, compare=False)  # the file's `defaults:` (stubs omit them)
 
 
 SiteOf = Callable[[str], str | None]
@@ -79,7 +80,7 @@ def load_lifecycle(path: Path, root: Path, site_of: SiteOf, default_site: str) -
                            vm_type=guest.vm_type.value)
             continue
         guests[guest.key] = guest
-    return LifecycleFile(tuple(guests.values()), tuple(loader.problems), shown)
+    return LifecycleFile(tuple(guests.values()), tuple(loader.problems), shown, defaults)
 
 
 class _ItemLoader:

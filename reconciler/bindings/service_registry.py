@@ -58,6 +58,13 @@ class RegistryHost:
     proxmox_host: str | None = None
     vmid: int | None = None
     tailscale_ip: str | None = None
+    ssh_user: str | None = None
+    lan_ip: str | None = None
+    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)  # key → line
+
+    @property
+    def line(self) -> int:
+        return self.source.line
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +140,8 @@ def _hosts(raw: Any, shown: str) -> dict[str, RegistryHost]:
             id=str(key), source=SourceRef(shown, raw.line_of(key)), ssh=_text(entry.get("ssh")),
             proxmox_host=_text(entry.get("proxmox_host")),
             vmid=vmid if isinstance(vmid, int) and not isinstance(vmid, bool) else None,
-            tailscale_ip=_text(entry.get("tailscale_ip")),
+            tailscale_ip=_text(entry.get("tailscale_ip")), ssh_user=_text(entry.get("ssh_user")),
+            lan_ip=_text(entry.get("lan_ip")), field_lines={str(k): v for k, v in entry.key_lines.items()},
         )
     return hosts
 

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from .. import engine, governance
 from ..bindings import display_path
@@ -29,7 +28,6 @@ from ..model.capacity import Capacity
 from ..model.plan import Plan, Resolved
 from ..rules.governance import build_context
 from ..rules.governance.context import GovernanceContext
-from ..yamlio import YMap, load_yaml_file
 from .checks import HostLive, PlanInput, choose_node, run_checks
 from .layout import read_layout
 from .request import VmRequest, resolve
@@ -65,7 +63,7 @@ def plan_vm(request: VmRequest, configs: Sequence[SiteConfig], site: str, live_f
     others = _other_contexts(configs, cfg, sites)
     profiles = load_vm_profiles(cfg.binding("vm_profiles"), cfg.bindings_root, cfg.name)
     lifecycle_path = cfg.binding("vm_lifecycle")
-    resolved = resolve(request, cfg.name, declared.scope.proxmox_hosts, profiles, _lifecycle_defaults(lifecycle_path),
+    resolved = resolve(request, cfg.name, declared.scope.proxmox_hosts, profiles, declared.lifecycle.defaults,
                        display_path(lifecycle_path, cfg.bindings_root))
     live, live_from, errors = observe(configs, sites, resolved, live_file)
     host = next((h for h in live if h.proxmox_host == resolved.proxmox_host), None)
@@ -94,12 +92,6 @@ def _other_contexts(configs: Sequence[SiteConfig], cfg: SiteConfig,
         contexts.append(build_context(load_governance(other, sites[other.name].shared_files()),
                                       governance.load_policy(other)))
     return tuple(contexts)
-
-
-def _lifecycle_defaults(path: Path) -> Mapping[str, Any]:
-    data = load_yaml_file(path)
-    defaults = data.get("defaults") if isinstance(data, YMap) else None
-    return defaults if isinstance(defaults, YMap) else {}
 
 
 # ── live side ────────────────────────────────────────────────────────────────

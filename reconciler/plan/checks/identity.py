@@ -183,7 +183,7 @@ def _address_declared(inp: PlanInput, label: str, addr: str) -> Iterator[Check]:
             if normalized(target.host) == addr:
                 fails.append((f"host of ssh target '{target.id}' ({b.ssh.shown})", str(target.source_of("host"))))
         for host in b.registry.hosts.values():
-            detail = b.registry_details.get(host.id)
+            detail = b.registry.hosts.get(host.id)
             if addr in (normalized(host.tailscale_ip), normalized(detail.lan_ip if detail else None)):
                 fails.append((f"registry host '{host.id}' ({b.registry.shown})", str(host.source)))
         for endpoint in b.health.endpoints:

@@ -32,7 +32,7 @@ def check(ctx: GovernanceContext) -> Iterator[Finding]:
                 f"{guest.status.value} {label} has no hosts: entry in {shown}", [guest.source],
                 hint=f"add '{guest.hostname}:' under hosts: in {shown} with vmid, proxmox_host, tailscale_ip and ssh")
             continue
-        detail = ctx.bindings.registry_details.get(entry.id)
+        detail = ctx.bindings.registry.hosts.get(entry.id)
 
         def at(key: str, entry_id: str = entry.id, detail=detail) -> SourceRef:
             line = detail.field_lines.get(key, detail.line) if detail else None
