@@ -86,7 +86,7 @@ def build(estate: Estate, guests: int) -> tuple[DeclaredSite, LiveState]:
                                          f"/opt/stacks/{name}"))
             live_containers += [LiveContainer(f"{name}-{svc}-1", "running", "Up", "img", name, svc,
                                               f"/opt/stacks/{name}") for svc in ("web", "db")]
-        status = SourceStatus(f"docker:{host}", "docker", SITE, "ok", requests=1)
+        status = SourceStatus("docker", host, SITE, "ok", requests=1)
         observations.append(DockerObservation(host, SITE, True, "/root", tuple(live_stacks), tuple(live_containers),
                                               status=status))
     config = SiteConfig(name=SITE, path=Path("bench.yaml"), bindings_root=Path("."), binding_paths={})
@@ -95,7 +95,7 @@ def build(estate: Estate, guests: int) -> tuple[DeclaredSite, LiveState]:
     site = DeclaredSite(config, Placement(), scope, LifecycleFile(declared, (), LIFECYCLE), docker)
     observation = ProxmoxObservation(PROXMOX_HOST, SITE, listed=True, guests=live,
                                      audit=AuditScope(known=True, everything=True), gaps=gaps,
-                                     status=SourceStatus(f"proxmox:{PROXMOX_HOST}", "proxmox", SITE, "ok"))
+                                     status=SourceStatus("proxmox", PROXMOX_HOST, SITE, "ok"))
     return site, LiveState(proxmox=(observation,), docker=tuple(observations))
 
 

@@ -29,10 +29,13 @@ from .model import (
     DockerObservation,
     Finding,
     Gap,
+    GapScope,
     LiveState,
     ProxmoxObservation,
     Reason,
     SiteScope,
+    SourceKind,
+    SourceState,
     SourceStatus,
 )
 from .model.report import Report, sort_findings
@@ -132,13 +135,15 @@ def from_snapshot(site: DeclaredSite, state: LiveState, name: str) -> tuple[Prox
         obs = by_host.get(host)
         if obs is None:
             detail = f"snapshot {name} has no data for Proxmox host '{host}'"
-            status = SourceStatus(f"proxmox:{host}", "snapshot", site.site, "failed", Reason.NOT_IN_SNAPSHOT, detail)
-            gap = Gap("host", Reason.NOT_IN_SNAPSHOT, detail, proxmox_host=host)
+            status = SourceStatus(SourceKind.PROXMOX, host, site.site, SourceState.FAILED, Reason.NOT_IN_SNAPSHOT,
+                                  detail, from_snapshot=True)
+            gap = Gap(GapScope.HOST, Reason.NOT_IN_SNAPSHOT, detail, proxmox_host=host)
             observations.append(ProxmoxObservation(host, site.site, listed=False, gaps=(gap,), status=status))
             continue
-        old = obs.status or SourceStatus(f"proxmox:{host}", "proxmox", site.site, "ok")
+        old = obs.status or SourceStatus("proxmox", host, site.site, "ok")
         taken = f" taken {state.taken_at}" if state.taken_at else ""
-        status = replace(old, kind="snapshot", site=site.site, detail=f"{old.detail} (snapshot {name}{taken})".strip())
+        status = replace(old, from_snapshot=True, site=site.site,
+                         detail=f"{old.detail} (snapshot {name}{taken})".strip())
         observations.append(replace(obs, site=site.site, status=status))
     return tuple(observations)
 
@@ -153,8 +158,8 @@ def docker_from_snapshot(site: DeclaredSite, state: LiveState, name: str) -> tup
             observations.append(failed(target, site.site, Reason.NOT_IN_SNAPSHOT,
                                        f"snapshot {name} has no data for docker host '{target}'"))
             continue
-        old = obs.status or SourceStatus(f"docker:{target}", "docker", site.site, "ok")
-        status = replace(old, kind="snapshot", site=site.site, detail=f"{old.detail} (snapshot {name})".strip())
+        old = obs.status or SourceStatus("docker", target, site.site, "ok")
+        status = replace(old, from_snapshot=True, site=site.site, detail=f"{old.detail} (snapshot {name})".strip())
         observations.append(replace(obs, site=site.site, status=status))
     return tuple(observations)
 
@@ -191,8 +196,8 @@ def without_repeats(findings: Iterable[Finding]) -> list[Finding]:
 
 def fatal_errors(site: str, sources: Iterable[SourceStatus]) -> list[str]:
     sources = list(sources)
-    errors = [f"site {site}: Proxmox host {s.name.split(':', 1)[1]}: {s.detail}"
-              for s in sources if s.kind == "proxmox" and s.reason in FATAL_REASONS]
+    errors = [f"site {site}: Proxmox host {s.host}: {s.detail}"
+              for s in sources if s.kind is SourceKind.PROXMOX and not s.from_snapshot and s.reason in FATAL_REASONS]
     if sources and all(s.status == "failed" for s in sources) and not errors:
         errors.append(f"site {site}: nothing could be collected ({'; '.join(s.detail for s in sources)})")
     return errors

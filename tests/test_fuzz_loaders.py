@@ -443,7 +443,7 @@ GAP = st.builds(Gap, scope=st.sampled_from(["host", "node", "guest", "guest_ips"
                 reason=st.sampled_from(Reason), detail=st.text(max_size=10),
                 proxmox_host=st.none() | st.sampled_from(["alpha", "beta"]), node=st.none() | st.just("pve"),
                 vmid=st.none() | st.integers(100, 260), target=st.none() | st.just("apps"))
-STATUS_OBJ = st.builds(SourceStatus, name=st.text(max_size=8), kind=st.sampled_from(["proxmox", "docker"]),
+STATUS_OBJ = st.builds(SourceStatus, host=st.text(max_size=8), kind=st.sampled_from(["proxmox", "docker"]),
                        site=st.just("lab"), status=st.sampled_from(["ok", "partial", "failed"]),
                        reason=st.none() | st.sampled_from(Reason), detail=st.text(max_size=8))
 PROXMOX_OBS = st.builds(

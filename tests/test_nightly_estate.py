@@ -107,7 +107,7 @@ def guest(host: str, vmid: int, name: str, cores: int = 2, memory_mb: int = 2048
 
 
 def observation(host: str, guests: tuple[LiveGuest, ...]) -> ProxmoxObservation:
-    status = SourceStatus(f"proxmox:{host}", "proxmox", "lab", "ok", detail=f"{len(guests)} guests", requests=1)
+    status = SourceStatus("proxmox", host, "lab", "ok", detail=f"{len(guests)} guests", requests=1)
     return ProxmoxObservation(host, "lab", listed=True, guests=guests, audit=AuditScope(known=True, everything=True),
                               status=status, version="8.2.4")
 
@@ -117,7 +117,7 @@ def web_docker() -> DockerObservation:
     container = LiveContainer("app", "running", "Up 2 days", "nginx:1", "app", "app", "/opt/stacks/app",
                               "/opt/stacks/app/compose.yaml")
     return DockerObservation("web", "lab", observed=True, home="/root", stacks=(stack,), containers=(container,),
-                             status=SourceStatus("docker:web", "docker", "lab", "ok", detail="1 stack", requests=1))
+                             status=SourceStatus("docker", "web", "lab", "ok", detail="1 stack", requests=1))
 
 
 def night_state(night: int) -> LiveState:

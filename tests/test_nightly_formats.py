@@ -83,7 +83,7 @@ def test_prometheus_textfile_parses_with_the_expected_values(two_nights: Lab) ->
 def test_prometheus_label_values_are_escaped() -> None:
     site = 'we"ird\\site\nname'
     finding = Finding(Kind.MISSING, "guest-missing", Subject("qemu", site, "pve", 101), "gone")
-    source = SourceStatus('proxmox:p"v\\e', "proxmox", site, "failed")
+    source = SourceStatus("proxmox", 'p"v\\e', site, "failed")
     report = Report(NIGHT2, (site,), (source,), (finding,))
     nightly = build(report, CoverageMatrix((), tuple(SURFACE_LABELS), ()), None, IgnoreRules())
     text = render_prometheus(nightly)

@@ -132,7 +132,7 @@ def test_blind_spots_decide_per_subject_and_site() -> None:
                                 field="lan_ip", reason=Reason.AGENT_NOT_RUNNING.value)
     unknown_docker = Finding(Kind.UNKNOWN, "stack-unknown", Subject("host", "home", target="dock"), "m",
                              reason=Reason.SSH_TIMEOUT.value)
-    failed = SourceStatus("proxmox:pve2", "proxmox", "home", "failed", Reason.API_ERROR, "refused")
+    failed = SourceStatus("proxmox", "pve2", "home", "failed", Reason.API_ERROR, "refused")
     blind = blind_spots(["home"], [unknown_guest_ips, unknown_docker], [failed])
     # unreadable addresses hide only the address comparison of that guest, not its other fields
     assert blind.reason_for({**finding_json("home", proxmox_host="pve", vmid=101), "field": "lan_ip"})

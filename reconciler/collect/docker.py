@@ -86,7 +86,7 @@ def observe_host(endpoint: Endpoint, ssh: SshSettings, site: str, runner: Runner
         report = parse_host_output(result.stdout, result.stderr, result.exit_status)
     except DockerOutputError as exc:
         return failed(target, site, exc.reason, exc.detail)
-    status = SourceStatus(name=f"docker:{target}", kind="docker", site=site, status="ok",
+    status = SourceStatus(kind="docker", host=target, site=site, status="ok",
                           detail=f"{report.detail} ({result.elapsed_s:.1f} s)", requests=1)
     return DockerObservation(target=target, site=site, observed=True, home=report.home, stacks=report.stacks,
                              containers=report.containers, status=status)
@@ -94,7 +94,7 @@ def observe_host(endpoint: Endpoint, ssh: SshSettings, site: str, runner: Runner
 
 def failed(target: str, site: str, reason: Reason, detail: str) -> DockerObservation:
     gap = Gap("docker_host", reason, detail, target=target)
-    status = SourceStatus(f"docker:{target}", "docker", site, "failed", reason, detail,
+    status = SourceStatus("docker", target, site, "failed", reason, detail,
                           0 if reason is Reason.UNRESOLVED_TARGET else 1)
     return DockerObservation(target=target, site=site, observed=False, gap=gap, status=status)
 
@@ -104,7 +104,7 @@ def skipped(targets: Iterable[str], site: str, detail: str = "skipped (--skip-ss
     observations = []
     for target in targets:
         gap = Gap("docker_host", Reason.SKIPPED, detail, target=target)
-        status = SourceStatus(f"docker:{target}", "docker", site, "skipped", Reason.SKIPPED, detail)
+        status = SourceStatus("docker", target, site, "skipped", Reason.SKIPPED, detail)
         observations.append(DockerObservation(target=target, site=site, observed=False, gap=gap, status=status))
     return tuple(observations)
 

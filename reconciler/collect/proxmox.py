@@ -184,7 +184,6 @@ class DetailPlan:
 
 def collect_host(cfg: ProxmoxHostConfig, site: str, plan: DetailPlan) -> ProxmoxObservation:
     """Observe one Proxmox host. Never raises for API trouble: it is reported in the observation."""
-    source = f"proxmox:{cfg.name}"
     try:
         client = ProxmoxClient(cfg, cfg.token_secret())
     except ApiFailure as exc:
@@ -206,7 +205,7 @@ def collect_host(cfg: ProxmoxHostConfig, site: str, plan: DetailPlan) -> Proxmox
     guests = _with_addresses(client, listing.guests, plan, gaps, cfg)
     degraded = bool(gaps)
     status = SourceStatus(
-        name=source, kind="proxmox", site=site, status="partial" if degraded else "ok",
+        kind="proxmox", host=cfg.name, site=site, status="partial" if degraded else "ok",
         detail=f"{len(guests)} guests" + (f", {len(gaps)} not fully observed" if degraded else ""),
         requests=client.requests,
     )
@@ -218,7 +217,7 @@ def collect_host(cfg: ProxmoxHostConfig, site: str, plan: DetailPlan) -> Proxmox
 
 def _failed(cfg: ProxmoxHostConfig, site: str, reason: Reason, detail: str, count: int) -> ProxmoxObservation:
     gap = Gap("host", reason, detail, proxmox_host=cfg.name)
-    status = SourceStatus(f"proxmox:{cfg.name}", "proxmox", site, "failed", reason, detail, count)
+    status = SourceStatus("proxmox", cfg.name, site, "failed", reason, detail, count)
     return ProxmoxObservation(proxmox_host=cfg.name, site=site, listed=False, gaps=(gap,), status=status)
 
 

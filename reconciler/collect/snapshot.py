@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SnapshotError
-from ..model import LiveState
+from ..model import LiveState, SourceStatus
 from ..model.serialize import to_data
 
 FORMAT = "reconciler-snapshot"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: a source status named its host as `name: "proxmox:HOST"`
 MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
 
 
@@ -60,9 +61,9 @@ def load_snapshot(path: Path) -> LiveState:
 def parse_snapshot(data: Any, name: str) -> LiveState:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SnapshotError(f"{name}: not a reconciler snapshot (missing \"format\": \"{FORMAT}\")")
-    if data.get("format_version") != FORMAT_VERSION:
+    if data.get("format_version") not in READABLE_VERSIONS:
         raise SnapshotError(f"{name}: snapshot format_version {data.get('format_version')!r} is not supported "
-                            f"(this version reads {FORMAT_VERSION})")
+                            f"(this version reads {', '.join(map(str, READABLE_VERSIONS))})")
     body = {k: v for k, v in data.items() if k not in ("format", "format_version", "sites")}
     try:
         return _build(LiveState, body, "$")
@@ -86,6 +87,8 @@ def _hints(cls: type) -> dict[str, Any]:
 def _build(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise _Bad(f"{where}: expected an object for {cls.__name__}")
+    if cls is SourceStatus and "name" in data and "host" not in data:
+        data = _source_status_v1(data, where)
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(data) - set(fields)
@@ -102,6 +105,15 @@ def _build(cls: type, data: Any, where: str) -> Any:
         return cls(**values)
     except (TypeError, ValueError) as exc:
         raise _Bad(f"{where}: {exc}") from None
+
+
+def _source_status_v1(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """format_version 1 packed the host into `name` ("proxmox:HOST", "docker:TARGET")."""
+    name = data["name"]
+    if not isinstance(name, str) or ":" not in name:
+        raise _Bad(f"{where}.name: expected 'proxmox:HOST' or 'docker:TARGET'")
+    rest = {k: v for k, v in data.items() if k != "name"}
+    return {**rest, "host": name.split(":", 1)[1]}
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:

@@ -86,6 +86,55 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+class GapScope(StrEnum):
+    """What a `Gap` could not observe."""
+
+    HOST = "host"  # a whole Proxmox host (its API)
+    NODE = "node"  # one PVE node (offline)
+    GUEST = "guest"  # one guest's details
+    GUEST_IPS = "guest_ips"  # one guest's addresses (agent, LXC interfaces)
+    DOCKER_HOST = "docker_host"  # a docker host over SSH
+    STACK = "stack"  # one compose stack
+
+
+class SourceKind(StrEnum):
+    PROXMOX = "proxmox"  # a Proxmox API
+    DOCKER = "docker"  # a docker host over SSH
+
+
+class SourceState(StrEnum):
+    OK = "ok"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class SubjectType(StrEnum):
+    """What a finding is about."""
+
+    QEMU = "qemu"
+    LXC = "lxc"
+    STACK = "stack"
+    CONTAINER = "container"
+    HOST = "host"  # a Proxmox host or node, or a docker host
+    BINDING = "binding"  # a binding file (or a line of it)
+    SOURCE = "source"
+    SSH_TARGET = "ssh-target"
+    COMPOSE_TARGET = "compose-target"
+    HEALTH_ENDPOINT = "health-endpoint"
+    REGISTRY_HOST = "registry-host"
+    REGISTRY_STACK = "registry-stack"
+    BACKUP_TARGET = "backup-target"
+    PROFILE = "profile"
+
+
+def _as(enum: type[StrEnum], obj: object, name: str) -> None:
+    """Store field `name` of a frozen dataclass as a member of `enum` (callers may pass the plain value)."""
+    value = getattr(obj, name)
+    if value is not None and not isinstance(value, enum):
+        object.__setattr__(obj, name, enum(value))
+
+
 # Kinds that mean "something must change" (exit 1) when their severity is not info.
 ACTIONABLE_KINDS = frozenset(
     {Kind.UNREGISTERED, Kind.MISSING, Kind.DRIFTED, Kind.INVALID, Kind.PARITY, Kind.SECURITY}
@@ -190,13 +239,16 @@ class LiveGuest:
 class Gap:
     """Something that could not be observed, and why."""
 
-    scope: str  # host | node | guest | guest_ips | docker_host | stack
+    scope: GapScope
     reason: Reason
     detail: str
     proxmox_host: str | None = None
     node: str | None = None
     vmid: int | None = None
     target: str | None = None  # docker host (ssh target id)
+
+    def __post_init__(self) -> None:
+        _as(GapScope, self, "scope")
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,13 +268,28 @@ class AuditScope:
 class SourceStatus:
     """One source of live data and how collecting from it went."""
 
-    name: str  # e.g. "proxmox:proxmox-home", "docker:docker-host"
-    kind: str  # proxmox | docker | snapshot
+    kind: SourceKind
+    host: str  # the Proxmox host, or the docker host's ssh target id
     site: str
-    status: str  # ok | partial | failed | skipped
+    status: SourceState
     reason: Reason | None = None
     detail: str = ""
     requests: int = 0
+    from_snapshot: bool = False  # read from a snapshot file, not asked live
+
+    def __post_init__(self) -> None:
+        _as(SourceKind, self, "kind")
+        _as(SourceState, self, "status")
+
+    @property
+    def name(self) -> str:
+        """As shown in reports: `proxmox:HOST` or `docker:TARGET`."""
+        return f"{self.kind}:{self.host}"
+
+    @property
+    def shown_kind(self) -> str:
+        """The report's `kind`: proxmox, docker, or snapshot when the data came from a snapshot file."""
+        return "snapshot" if self.from_snapshot else self.kind.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,14 +358,17 @@ class LiveState:
 
 @dataclass(frozen=True, slots=True)
 class Subject:
-    """What a finding is about. `type`: qemu | lxc | stack | container | binding | host | source."""
+    """What a finding is about."""
 
-    type: str
+    type: SubjectType
     site: str
     proxmox_host: str | None = None
     vmid: int | None = None
     name: str | None = None
     target: str | None = None  # docker host for stacks/containers
+
+    def __post_init__(self) -> None:
+        _as(SubjectType, self, "type")
 
     @property
     def handle(self) -> str:
@@ -321,8 +391,11 @@ class Finding:
     declared: Any = None
     live: Any = None
     sources: tuple[SourceRef, ...] = ()
-    reason: str | None = None  # Reason value for unknown findings, free text otherwise
+    reason: Reason | None = None  # why an `unknown` finding could not be observed
     hint: str = ""
+
+    def __post_init__(self) -> None:
+        _as(Reason, self, "reason")
 
     @property
     def address(self) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..model import Finding, Kind, SourceStatus
+from ..model import Finding, Kind, SourceKind, SourceStatus
 from ..model.nightly import Data, IgnoreEntry, Mark, Tracked
 
 
@@ -68,9 +68,8 @@ def blind_spots(sites: Iterable[str], findings: Iterable[Finding], sources: Iter
             stacks.setdefault((subject.target, subject.name), why)
     for source in sources:
         if source.status in ("failed", "skipped"):
-            kind, _, name = source.name.partition(":")
             why = f"source {source.name} {source.status}" + (f": {source.reason.value}" if source.reason else "")
-            (hosts if kind == "proxmox" else docker).setdefault(name, why)
+            (hosts if source.kind is SourceKind.PROXMOX else docker).setdefault(source.host, why)
     return Blind(frozenset(sites), hosts, guests, docker, stacks)
 
 

@@ -36,7 +36,8 @@ def finding_data(finding: Finding) -> dict[str, Any]:
 
 def source_data(source: SourceStatus) -> dict[str, Any]:
     return {
-        "name": source.name, "kind": source.kind, "site": source.site, "status": source.status,
+        "name": source.name, "host": source.host, "kind": source.shown_kind, "site": source.site,
+        "status": source.status,
         "reason": source.reason.value if source.reason else None, "detail": source.detail,
         "requests": source.requests,
     }
