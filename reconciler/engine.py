@@ -21,6 +21,7 @@ from .collect.docker import Progress, collect_docker, failed, skipped
 from .collect.pool import worker_pool
 from .collect.proxmox import FATAL_REASONS, DetailPlan, collect_host
 from .collect.snapshot import load_snapshot
+from .collect.ssh_config import ssh_config_entry
 from .config import SiteConfig
 from .errors import ConfigError
 from .model import (
@@ -106,7 +107,7 @@ def load_declared(cfg: SiteConfig) -> DeclaredSite:
     scope = site_scope(cfg, placement)
     site_of = site_resolver(cfg, placement, scope)
     lifecycle = load_lifecycle(cfg.binding("vm_lifecycle"), root, site_of, default_site=cfg.name)
-    docker = load_docker_bindings(cfg, lifecycle.guests, site_of, placement)
+    docker = load_docker_bindings(cfg, lifecycle.guests, site_of, placement, ssh_config_entry)
     scope = replace(scope, docker_targets=docker.target_ids)
     for line in docker.explain():  # why each docker host is (not) part of the site: shown by --debug
         log.debug("site %s: %s", cfg.name, line)

@@ -79,6 +79,22 @@ def violations(path: Path, source: str) -> list[str]:
     return found
 
 
+# The libraries that talk to hosts: only the collectors may import them.
+HOST_LIBRARIES = {"paramiko", "proxmoxer", "requests", "urllib3", "http", "ssl"}
+
+
+def host_library_imports(path: Path, source: str) -> list[str]:
+    if path.relative_to(PACKAGE).parts[0] == "collect":
+        return []
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module] if isinstance(node, ast.ImportFrom) and not node.level and node.module else [])
+        found += [f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: imports {name} outside collect/"
+                  for name in names if name.split(".")[0] in HOST_LIBRARIES]
+    return found
+
+
 def python_files() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
@@ -86,6 +102,13 @@ def python_files() -> list[Path]:
 def test_no_import_runs_up_the_pipeline() -> None:
     found = [v for path in python_files() for v in violations(path, path.read_text(encoding="utf-8"))]
     assert not found, "\n".join(found)
+
+
+def test_only_the_collectors_import_libraries_that_talk_to_hosts() -> None:
+    found = [v for path in python_files() for v in host_library_imports(path, path.read_text(encoding="utf-8"))]
+    assert not found, "\n".join(found)
+    bindings = PACKAGE / "bindings" / "docker.py"
+    assert host_library_imports(bindings, bindings.read_text() + "\nimport paramiko\n")  # the check can fail
 
 
 @pytest.mark.parametrize("file, line, expected", [

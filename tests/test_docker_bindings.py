@@ -13,6 +13,7 @@ from reconciler.bindings.lifecycle import load_lifecycle
 from reconciler.bindings.placement import load_placement
 from reconciler.bindings.service_registry import load_service_registry
 from reconciler.bindings.ssh_targets import load_ssh_targets
+from reconciler.collect.ssh_config import ssh_config_entry
 from reconciler.config import BINDING_FILES, SiteConfig, SshOverride, SshSettings
 from reconciler.model import Kind
 
@@ -30,7 +31,7 @@ def _load(root: Path, name: str, tmp: Path, **changes):
     cfg = _site(root, name, tmp, **changes)
     placement = load_placement(cfg.binding("placement_policy"), root)
     lifecycle = load_lifecycle(cfg.binding("vm_lifecycle"), root, placement.site_of_proxmox_host, default_site=name)
-    return load_docker_bindings(cfg, lifecycle.guests, placement.site_of_proxmox_host, placement)
+    return load_docker_bindings(cfg, lifecycle.guests, placement.site_of_proxmox_host, placement, ssh_config_entry)
 
 
 def _line(root: Path, ref) -> str:

@@ -99,16 +99,22 @@ class DockerBindings:
 
 
 SiteOfProxmoxHost = Callable[[str], str | None]
+# The entry of an OpenSSH client config (`ssh.config_file`) whose `Host` pattern matches an alias, or None.
+# Injected (collect.ssh_config.ssh_config_entry) so that this loader imports no SSH library.
+SshConfigLookup = Callable[[Path, str], Mapping[str, Any] | None]
 
 
-def load_docker_bindings(cfg: SiteConfig, guests: tuple[DeclaredGuest, ...],
-                         site_of_proxmox_host: SiteOfProxmoxHost, placement: Any) -> DockerBindings:
+def load_docker_bindings(cfg: SiteConfig, guests: tuple[DeclaredGuest, ...], site_of_proxmox_host: SiteOfProxmoxHost,
+                         placement: Any, ssh_config: SshConfigLookup | None = None) -> DockerBindings:
     """Load ssh.targets.yaml, docker.compose.targets.yaml and SERVICE_REGISTRY.yaml for site `cfg.name`.
 
     `guests`: every declared guest (all sites); `site_of_proxmox_host`: the engine's mapping of a
     `proxmox_host` value to a site; `placement`: the loaded placement policy (its `hosts` mapping of
-    name → object with `.site` and `.source` is used), or None.
+    name → object with `.site` and `.source` is used), or None; `ssh_config`: reads the site's
+    `ssh.config_file` (required when it is set: its aliases must not be ignored silently).
     """
+    if cfg.ssh.config_file is not None and ssh_config is None:
+        raise ValueError("load_docker_bindings: the site sets ssh.config_file but no ssh_config lookup was given")
     root, site = cfg.bindings_root, cfg.name
     ssh = load_ssh_targets(cfg.binding("ssh_targets"), root, site)
     compose = load_compose_targets(cfg.binding("docker_compose_targets"), root, site)
@@ -116,7 +122,7 @@ def load_docker_bindings(cfg: SiteConfig, guests: tuple[DeclaredGuest, ...],
     hosts = compose.by_host()
     membership = [_membership(cfg, target, guests, site_of_proxmox_host, placement) for target in hosts.values()]
     members = [hosts[m.target] for m in membership if m.member]
-    endpoints = tuple(_endpoint(cfg, target, ssh) for target in members)
+    endpoints = tuple(_endpoint(cfg, target, ssh, ssh_config) for target in members)
     member_ids = {t.ssh_target for t in members}
     stacks = tuple(s for t in members for s in t.stacks)
     containers = tuple(_containers(registry, compose, member_ids))
@@ -176,7 +182,8 @@ def _placement_host(placement: Any, name: str) -> Any:
 # ── endpoints ────────────────────────────────────────────────────────────────
 
 
-def _endpoint(cfg: SiteConfig, target: ComposeTarget, ssh: SshTargetsFile) -> DockerEndpoint:
+def _endpoint(cfg: SiteConfig, target: ComposeTarget, ssh: SshTargetsFile,
+              ssh_config: SshConfigLookup | None) -> DockerEndpoint:
     ident = target.ssh_target
     entry: SshTarget | None = ssh.get(ident)
     via: list[str] = []
@@ -186,7 +193,8 @@ def _endpoint(cfg: SiteConfig, target: ComposeTarget, ssh: SshTargetsFile) -> Do
     if entry is not None:
         host, user, port = entry.host, entry.user, entry.port
         via.append(f"{entry.source}")
-    alias = _ssh_config_entry(cfg.ssh.config_file, ident)
+    config_file = cfg.ssh.config_file
+    alias = ssh_config(config_file, ident) if config_file is not None and ssh_config is not None else None
     if alias:
         host = alias.get("hostname", host)
         user = alias.get("user", user)
@@ -211,21 +219,6 @@ def _endpoint(cfg: SiteConfig, target: ComposeTarget, ssh: SshTargetsFile) -> Do
                    else f"ssh target '{ident}' is not in {ssh.shown}")
     return DockerEndpoint(target=ident, compose_target=target.id, host=host, port=port, user=user,
                           identity_file=identity, sudo=sudo, source=target.source, via=tuple(via), problem=problem)
-
-
-def _ssh_config_entry(path: Path | None, alias: str) -> dict[str, Any] | None:
-    """The OpenSSH client config entry matching `alias`, or None when no `Host` pattern matches it."""
-    if path is None or not path.is_file():
-        return None
-    import paramiko
-
-    try:
-        found = paramiko.SSHConfig.from_path(str(path)).lookup(alias)
-    except Exception:  # a malformed client config must not stop the run; the binding chain still works
-        return None
-    if set(found) == {"hostname"} and found["hostname"] == alias:
-        return None
-    return dict(found)
 
 
 # ── containers and problems ──────────────────────────────────────────────────
