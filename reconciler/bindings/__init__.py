@@ -1,8 +1,16 @@
-"""Loading and validating the declared inventory (the binding files), keeping file:line for every item."""
+"""Loading and validating the declared inventory (the binding files), keeping file:line for every item.
+
+Shared by every loader here: `display_path` (how a file is named in findings), `text` (an optional scalar as
+text) and `Located` (an item that can cite the line of each of its keys).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+from ..model import SourceRef
 
 
 def display_path(path: Path, root: Path) -> str:
@@ -11,3 +19,22 @@ def display_path(path: Path, root: Path) -> str:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
+
+
+def text(value: Any) -> str | None:
+    """An optional scalar of a binding item as text: None when absent or empty."""
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+class Located:
+    """Mixin for a binding item with `source` (its own line) and `field_lines` (key → line)."""
+
+    __slots__ = ()
+    source: SourceRef
+    field_lines: Mapping[str, int]
+
+    def source_of(self, name: str) -> SourceRef:
+        """file:line of one key of the item, falling back to the item's own line."""
+        return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))

@@ -21,12 +21,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..errors import BindingsError, located
 from ..model import Finding, GuestType, Kind, Severity, SourceRef, Subject
 from ..yamlio import YList, YMap, load_yaml_file
-from . import display_path
+from . import Located, display_path, text
 
 RULE_ID = "bindings-backup-inventory"
 # vzdump artifact names: vzdump-{qemu|lxc}-{vmid}-{timestamp}.{ext}
@@ -34,7 +33,7 @@ _VZDUMP = re.compile(r"^vzdump-(qemu|lxc)-([0-9]{1,9})-")  # ASCII digits of a s
 
 
 @dataclass(frozen=True, slots=True)
-class BackupTarget:
+class BackupTarget(Located):
     name: str
     enabled: bool
     source: SourceRef  # the line of the list item
@@ -54,9 +53,6 @@ class BackupTarget:
 
     def covers(self, vm_type: GuestType, vmid: int) -> bool:
         return self.vzdump == (vm_type, vmid)
-
-    def source_of(self, name: str) -> SourceRef:
-        return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,14 +113,8 @@ def load_backup_inventory(path: Path, root: Path, site: str) -> BackupInventory:
             enabled = False
         targets.append(BackupTarget(
             name=name, enabled=enabled, source=SourceRef(shown, item.line),
-            host=_text(item.get("host", defaults.get("host"))), glob=_text(item.get("glob")),
-            kind=_text(item.get("kind", defaults.get("kind"))), base_path=_text(item.get("base_path")),
+            host=text(item.get("host", defaults.get("host"))), glob=text(item.get("glob")),
+            kind=text(item.get("kind", defaults.get("kind"))), base_path=text(item.get("base_path")),
             field_lines={str(k): v for k, v in item.key_lines.items()},
         ))
     return BackupInventory(targets=tuple(targets), problems=tuple(problems), shown=shown, present=True)
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)

@@ -30,14 +30,14 @@ from typing import Any
 from ..errors import BindingsError, located
 from ..model import DeclaredStack, Finding, Kind, Severity, SourceRef, Subject
 from ..yamlio import YList, YMap, load_yaml_file
-from . import display_path
+from . import Located, display_path
 
 RULE_ID = "bindings-compose-targets"
 _COMPOSE_FILE_KEYS = ("compose_file", "compose", "file")
 
 
 @dataclass(frozen=True, slots=True)
-class ComposeTarget:
+class ComposeTarget(Located):
     id: str  # the key under `targets:`
     ssh_target: str  # the docker host's identity (defaults to `id`)
     enabled: bool
@@ -45,9 +45,6 @@ class ComposeTarget:
     stacks: tuple[DeclaredStack, ...] = ()
     description: str | None = None
     field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
-
-    def source_of(self, name: str) -> SourceRef:
-        return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))
 
 
 @dataclass(frozen=True, slots=True)

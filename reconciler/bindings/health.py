@@ -17,19 +17,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import BindingsError, located
 from ..model import Finding, Kind, Severity, SourceRef, Subject
 from ..yamlio import YList, YMap, load_yaml_file
-from . import display_path
+from . import Located, display_path, text
 
 RULE_ID = "bindings-services-health"
 
 
 @dataclass(frozen=True, slots=True)
-class HealthEndpoint:
+class HealthEndpoint(Located):
     id: str
     host: str | None
     url: str | None
@@ -47,9 +46,6 @@ class HealthEndpoint:
             return urlsplit(self.url).hostname
         except ValueError:
             return None
-
-    def source_of(self, name: str) -> SourceRef:
-        return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +87,7 @@ def load_health(path: Path, root: Path, site: str) -> HealthFile:
         if not isinstance(endpoint_id, str) or not endpoint_id.strip():
             problem(line, "id", "health endpoint has no 'id'", f"add 'id:' to the entry at {shown}:{line}")
             continue
-        host = _text(item.get("host"))
+        host = text(item.get("host"))
         if host is None:
             problem(item.line_of("host"), "host", f"health endpoint '{endpoint_id}' has no host",
                     "add 'host:' (the ssh target id of the machine it probes)", endpoint_id)
@@ -104,14 +100,8 @@ def load_health(path: Path, root: Path, site: str) -> HealthFile:
                     "write enabled: true or enabled: false", endpoint_id)
             enabled = True
         endpoints.append(HealthEndpoint(
-            id=endpoint_id, host=host, url=_text(item.get("url")), enabled=enabled,
-            source=SourceRef(shown, item.line), expect=_text(item.get("expect")),
+            id=endpoint_id, host=host, url=text(item.get("url")), enabled=enabled,
+            source=SourceRef(shown, item.line), expect=text(item.get("expect")),
             field_lines={str(k): v for k, v in item.key_lines.items()},
         ))
     return HealthFile(endpoints=tuple(endpoints), problems=tuple(problems), shown=shown, present=True)
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)

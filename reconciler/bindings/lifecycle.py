@@ -26,7 +26,7 @@ from ..model import (
     Subject,
 )
 from ..yamlio import YList, YMap, load_yaml_file
-from . import display_path
+from . import display_path, text
 
 RULE_ID = "bindings-lifecycle"
 _RESOURCE_FIELDS = {"cpu_cores": int, "memory_mb": int, "boot_disk_gb": float}
@@ -131,15 +131,15 @@ class _ItemLoader:
             status=status,
             vm_type=vm_type,
             source=SourceRef(self.shown, item.line),
-            lan_ip=_text(merged.get("lan_ip")),
-            tailscale_ip=_text(merged.get("tailscale_ip")),
-            ssh_target=_text(merged.get("ssh_target")),
+            lan_ip=text(merged.get("lan_ip")),
+            tailscale_ip=text(merged.get("tailscale_ip")),
+            ssh_target=text(merged.get("ssh_target")),
             stacks=_names(merged.get("stacks")),
             services=_names(merged.get("services")),
-            backup_target=_text(merged.get("backup_target")),
-            health_probe_policy=_text(merged.get("health_probe_policy")),
+            backup_target=text(merged.get("backup_target")),
+            health_probe_policy=text(merged.get("health_probe_policy")),
             has_docker=merged.get("has_docker") if isinstance(merged.get("has_docker"), bool) else None,
-            profile=_text(merged.get("profile")),
+            profile=text(merged.get("profile")),
             field_lines=field_lines,
             **resources,
         )
@@ -187,12 +187,6 @@ class _ItemLoader:
                 continue
             values[name] = kind(value)
         return values, lines
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)
 
 
 def _names(value: Any) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import BindingsError
 from ..model import Finding, SourceRef
 from ..yamlio import YList, YMap, load_yaml_file
-from . import display_path
+from . import display_path, text
 
 _MAX_LEN = re.compile(r"max(?:imum)?\s+([0-9]{1,9})\s+char", re.IGNORECASE)  # ASCII digits int() accepts
 
@@ -122,8 +122,8 @@ def _hosts(raw: Any, shown: str) -> dict[str, NamingHost]:
         name = item["canonical_name"]
         surfaces = item.get("surfaces") if isinstance(item.get("surfaces"), YMap) else {}
         hosts.setdefault(name, NamingHost(
-            name=name, source=SourceRef(shown, raw.line_of(index)), kind=_text(item.get("kind")),
-            site=_text(item.get("site")), status=_text(item.get("status")),
+            name=name, source=SourceRef(shown, raw.line_of(index)), kind=text(item.get("kind")),
+            site=text(item.get("site")), status=text(item.get("status")),
             surfaces={str(k): v is True for k, v in surfaces.items()},
         ))
     return hosts
@@ -136,11 +136,5 @@ def _exceptions(raw: Any, shown: str) -> tuple[NamingException, ...]:
     for index, item in enumerate(raw):
         if isinstance(item, YMap) and isinstance(item.get("host"), str) and isinstance(item.get("surface"), str):
             found.append(NamingException(item["host"], item["surface"], SourceRef(shown, raw.line_of(index)),
-                                         _text(item.get("actual"))))
+                                         text(item.get("actual"))))
     return tuple(found)
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)

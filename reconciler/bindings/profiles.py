@@ -26,14 +26,14 @@ from typing import Any
 from ..errors import BindingsError, located
 from ..model import Finding, Kind, Severity, SourceRef, Subject
 from ..yamlio import YMap, load_yaml_file
-from . import display_path
+from . import Located, display_path, text
 
 RULE_ID = "bindings-vm-profiles"
 _INT_FIELDS = ("template_vmid", "cpu_cores", "memory_mb")
 
 
 @dataclass(frozen=True, slots=True)
-class VmProfile:
+class VmProfile(Located):
     name: str
     source: SourceRef  # the line of the profile's key
     template_vmid: int | None = None
@@ -46,9 +46,6 @@ class VmProfile:
     description: str | None = None
     # line of each provisioning key (the profile's own, else the defaults' line)
     field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
-
-    def source_of(self, name: str) -> SourceRef:
-        return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +114,7 @@ def _profile(name: str, entry: Any, line: int, defaults: YMap, shown: str, site:
     return VmProfile(
         name=name, source=SourceRef(shown, line),
         template_vmid=numbers["template_vmid"], cpu_cores=numbers["cpu_cores"], memory_mb=numbers["memory_mb"],
-        disk_gb=numbers["disk_gb"], storage=_text(merged.get("storage")), ssh_user=_text(merged.get("ci_user")),
+        disk_gb=numbers["disk_gb"], storage=text(merged.get("storage")), ssh_user=text(merged.get("ci_user")),
         qemu_agent=agent if isinstance(agent, bool) else None,
         description=str(description) if description else None, field_lines=lines,
     )
@@ -135,9 +132,3 @@ def _number(value: Any) -> float | None:
         except ValueError:
             return None
     return None
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)

@@ -30,14 +30,14 @@ from typing import Any
 from ..errors import BindingsError, located
 from ..model import DeclaredContainer, Finding, Kind, Severity, SourceRef, Subject
 from ..yamlio import YMap, load_yaml_file
-from . import display_path
+from . import Located, display_path, text
 
 RULE_ID = "bindings-service-registry"
 KNOWN_STATUSES = frozenset({"active", "deprecated", "parked", "stopped"})
 
 
 @dataclass(frozen=True, slots=True)
-class RegistryService:
+class RegistryService(Located):
     name: str
     source: SourceRef  # the line of the service's key
     host: str | None = None
@@ -45,9 +45,6 @@ class RegistryService:
     status: str = ""  # "" when the entry has no status
     compose: str | None = None
     field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
-
-    def source_of(self, name: str) -> SourceRef:
-        return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +113,8 @@ def load_service_registry(path: Path, root: Path, site: str) -> ServiceRegistryF
             problem(entry.line_of("status"), "status", f"service '{name}': status {status!r} is not one of: {allowed}",
                     f"set status to one of: {allowed}", name)
         service = RegistryService(
-            name=name, source=SourceRef(shown, line), host=_text(entry.get("host")),
-            container=_text(entry.get("container")), status=status_text, compose=_text(entry.get("compose")),
+            name=name, source=SourceRef(shown, line), host=text(entry.get("host")),
+            container=text(entry.get("container")), status=status_text, compose=text(entry.get("compose")),
             field_lines={str(k): v for k, v in entry.key_lines.items()},
         )
         services[name] = service
@@ -137,16 +134,10 @@ def _hosts(raw: Any, shown: str) -> dict[str, RegistryHost]:
         entry = entry if isinstance(entry, YMap) else YMap()
         vmid = entry.get("vmid")
         hosts[str(key)] = RegistryHost(
-            id=str(key), source=SourceRef(shown, raw.line_of(key)), ssh=_text(entry.get("ssh")),
-            proxmox_host=_text(entry.get("proxmox_host")),
+            id=str(key), source=SourceRef(shown, raw.line_of(key)), ssh=text(entry.get("ssh")),
+            proxmox_host=text(entry.get("proxmox_host")),
             vmid=vmid if isinstance(vmid, int) and not isinstance(vmid, bool) else None,
-            tailscale_ip=_text(entry.get("tailscale_ip")), ssh_user=_text(entry.get("ssh_user")),
-            lan_ip=_text(entry.get("lan_ip")), field_lines={str(k): v for k, v in entry.key_lines.items()},
+            tailscale_ip=text(entry.get("tailscale_ip")), ssh_user=text(entry.get("ssh_user")),
+            lan_ip=text(entry.get("lan_ip")), field_lines={str(k): v for k, v in entry.key_lines.items()},
         )
     return hosts
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)

@@ -31,7 +31,7 @@ from typing import Any
 from ..errors import BindingsError, located
 from ..model import Finding, Kind, Severity, SourceRef, Subject
 from ..yamlio import YList, YMap, load_yaml_file
-from . import display_path
+from . import Located, display_path, text
 
 RULE_ID = "bindings-ssh-targets"
 DEFAULT_PORT = 22
@@ -40,7 +40,7 @@ INSECURE_HOST_KEY_VALUES = frozenset({"no", "off", "false", "accept-new-unsafe"}
 
 
 @dataclass(frozen=True, slots=True)
-class SshTarget:
+class SshTarget(Located):
     """One entry of `ssh.targets.yaml`, with the file's `defaults` applied."""
 
     id: str
@@ -59,10 +59,6 @@ class SshTarget:
     def host_key_checking_disabled(self) -> bool:
         value = self.strict_host_key_checking
         return value is not None and str(value).strip().lower() in INSECURE_HOST_KEY_VALUES
-
-    def source_of(self, name: str) -> SourceRef:
-        """file:line of one key of the item, falling back to the item's own line."""
-        return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +123,7 @@ def load_ssh_targets(path: Path, root: Path, site: str) -> SshTargetsFile:
                     f"remove or rename one of the entries ({first.source}, {shown}:{line})",
                     target=target_id, extra=(first.source,))
             continue
-        host = _text(merged.get("host"))
+        host = text(merged.get("host"))
         if host is None:
             problem(item.line_of("host"), "host", f"ssh target '{target_id}' has no host",
                     f"add 'host:' to the entry at {shown}:{line}", target=target_id)
@@ -147,13 +143,13 @@ def load_ssh_targets(path: Path, root: Path, site: str) -> SshTargetsFile:
         targets[target_id] = SshTarget(
             id=target_id,
             host=host,
-            user=_text(merged.get("user")),
+            user=text(merged.get("user")),
             port=port,
             source=SourceRef(shown, item.line),
             tags=_names(merged.get("tags")),
-            access_method=_text(merged.get("access_method")),
-            strict_host_key_checking=None if strict is None else _strict_text(strict),
-            probe_via=_text(merged.get("probe_via")),
+            access_method=text(merged.get("access_method")),
+            strict_host_key_checking=None if strict is None else _stricttext(strict),
+            probe_via=text(merged.get("probe_via")),
             optional=merged.get("optional") is True,
             field_lines={str(k): v for k, v in item.key_lines.items()},
         )
@@ -162,22 +158,16 @@ def load_ssh_targets(path: Path, root: Path, site: str) -> SshTargetsFile:
 
 
 def _insecure(value: Any) -> bool:
-    return _strict_text(value).lower() in INSECURE_HOST_KEY_VALUES
+    return _stricttext(value).lower() in INSECURE_HOST_KEY_VALUES
 
 
-def _strict_text(value: Any) -> str:
+def _stricttext(value: Any) -> str:
     # YAML 1.1 reads an unquoted `no` as False.
     if value is False:
         return "no"
     if value is True:
         return "yes"
     return str(value).strip()
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)
 
 
 def _names(value: Any) -> tuple[str, ...]:

@@ -18,19 +18,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..errors import BindingsError, located
 from ..model import Finding, Kind, Severity, SourceRef, Subject
 from ..yamlio import YList, YMap, load_yaml_file
-from . import display_path
+from . import Located, display_path, text
 
 RULE_ID = "bindings-stack-registry"
 _PROXMOX_VM = re.compile(r"^proxmox:vm-([0-9]{1,9})$")  # ASCII digits of a sane length: int() accepts them
 
 
 @dataclass(frozen=True, slots=True)
-class RegistryStack:
+class RegistryStack(Located):
     stack_id: str
     source: SourceRef
     name: str | None = None
@@ -46,9 +45,6 @@ class RegistryStack:
             if match:
                 return int(match.group(1))
         return None
-
-    def source_of(self, name: str) -> SourceRef:
-        return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +90,9 @@ def load_stack_registry(path: Path, root: Path, site: str) -> StackRegistryFile:
                 severity=Severity.ERROR))
             continue
         stacks.append(RegistryStack(
-            stack_id=stack_id, source=SourceRef(shown, item.line), name=_text(item.get("name")),
-            status=_text(item.get("status")), path=_text(item.get("path")),
-            deploy_target=_text(item.get("deploy_target")),
+            stack_id=stack_id, source=SourceRef(shown, item.line), name=text(item.get("name")),
+            status=text(item.get("status")), path=text(item.get("path")),
+            deploy_target=text(item.get("deploy_target")),
             field_lines={str(k): v for k, v in item.key_lines.items()},
         ))
     return StackRegistryFile(stacks=tuple(stacks), problems=tuple(problems), shown=shown, present=True)
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)
