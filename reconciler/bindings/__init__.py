@@ -1,7 +1,8 @@
 """Loading and validating the declared inventory (the binding files), keeping file:line for every item.
 
 Shared by every loader here: `display_path` (how a file is named in findings), `text` (an optional scalar as
-text) and `Located` (an item that can cite the line of each of its keys).
+text), `Located` (an item that can cite the line of each of its keys) and `invalid` (the one shape of a
+loader's `invalid` finding).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..model import SourceRef
+from ..model import Finding, Kind, Severity, SourceRef, Subject
 
 
 def display_path(path: Path, root: Path) -> str:
@@ -38,3 +39,10 @@ class Located:
     def source_of(self, name: str) -> SourceRef:
         """file:line of one key of the item, falling back to the item's own line."""
         return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))
+
+
+def invalid(rule: str, subject: Subject, shown: str, line: int, field: str, message: str, hint: str,
+            extra: tuple[SourceRef, ...] = ()) -> Finding:
+    """An `invalid` finding of a binding file, citing `shown:line` (and any `extra` places)."""
+    return Finding(kind=Kind.INVALID, rule=rule, subject=subject, message=message, field=field,
+                   sources=(SourceRef(shown, line), *extra), hint=hint, severity=Severity.ERROR)

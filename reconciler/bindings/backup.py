@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BindingsError, located
-from ..model import Finding, GuestType, Kind, Severity, SourceRef, Subject
+from ..model import Finding, GuestType, SourceRef, Subject
 from ..yamlio import YList, YMap, load_yaml_file
-from . import Located, display_path, text
+from . import Located, display_path, invalid, text
 
 RULE_ID = "bindings-backup-inventory"
 # vzdump artifact names: vzdump-{qemu|lxc}-{vmid}-{timestamp}.{ext}
@@ -90,8 +90,7 @@ def load_backup_inventory(path: Path, root: Path, site: str) -> BackupInventory:
 
     def problem(line: int, fld: str, message: str, hint: str, name: str | None = None) -> None:
         subject = Subject(type="backup-target", site=site, target=shown, name=name or f"line-{line}")
-        problems.append(Finding(kind=Kind.INVALID, rule=RULE_ID, subject=subject, message=message, field=fld,
-                                sources=(SourceRef(shown, line),), hint=hint, severity=Severity.ERROR))
+        problems.append(invalid(RULE_ID, subject, shown, line, fld, message, hint))
 
     targets: list[BackupTarget] = []
     for index, item in enumerate(items):

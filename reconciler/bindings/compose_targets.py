@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BindingsError, located
-from ..model import DeclaredStack, Finding, Kind, Severity, SourceRef, Subject
+from ..model import DeclaredStack, Finding, SourceRef, Subject
 from ..yamlio import YList, YMap, load_yaml_file
-from . import Located, display_path
+from . import Located, display_path, invalid
 
 RULE_ID = "bindings-compose-targets"
 _COMPOSE_FILE_KEYS = ("compose_file", "compose", "file")
@@ -133,9 +133,7 @@ class _Loader:
             subject = Subject(type="host", site=self.site, target=target)
         else:
             subject = Subject(type="binding", site=self.site, target=self.shown, name=f"line-{line}")
-        self.problems.append(Finding(kind=Kind.INVALID, rule=RULE_ID, subject=subject, message=message, field=fld,
-                                     sources=(SourceRef(self.shown, line), *extra), hint=hint,
-                                     severity=Severity.ERROR))
+        self.problems.append(invalid(RULE_ID, subject, self.shown, line, fld, message, hint, extra))
 
     def target(self, key: str, value: Any, line: int) -> ComposeTarget | None:
         if not isinstance(value, YMap):

@@ -20,9 +20,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import BindingsError, located
-from ..model import Finding, Kind, Severity, SourceRef, Subject
+from ..model import Finding, SourceRef, Subject
 from ..yamlio import YList, YMap, load_yaml_file
-from . import Located, display_path, text
+from . import Located, display_path, invalid, text
 
 RULE_ID = "bindings-services-health"
 
@@ -74,8 +74,7 @@ def load_health(path: Path, root: Path, site: str) -> HealthFile:
 
     def problem(line: int, fld: str, message: str, hint: str, name: str | None = None) -> None:
         subject = Subject(type="health-endpoint", site=site, target=shown, name=name or f"line-{line}")
-        problems.append(Finding(kind=Kind.INVALID, rule=RULE_ID, subject=subject, message=message, field=fld,
-                                sources=(SourceRef(shown, line),), hint=hint, severity=Severity.ERROR))
+        problems.append(invalid(RULE_ID, subject, shown, line, fld, message, hint))
 
     endpoints: list[HealthEndpoint] = []
     for index, item in enumerate(items):

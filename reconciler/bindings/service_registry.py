@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BindingsError, located
-from ..model import DeclaredContainer, Finding, Kind, Severity, SourceRef, Subject
+from ..model import DeclaredContainer, Finding, SourceRef, Subject
 from ..yamlio import YMap, load_yaml_file
-from . import Located, display_path, text
+from . import Located, display_path, invalid, text
 
 RULE_ID = "bindings-service-registry"
 KNOWN_STATUSES = frozenset({"active", "deprecated", "parked", "stopped"})
@@ -92,8 +92,7 @@ def load_service_registry(path: Path, root: Path, site: str) -> ServiceRegistryF
     def problem(line: int, fld: str, message: str, hint: str, service: str | None = None) -> None:
         subject = (Subject(type="binding", site=site, target=shown, name=service) if service
                    else Subject(type="binding", site=site, target=shown, name=f"line-{line}"))
-        problems.append(Finding(kind=Kind.INVALID, rule=RULE_ID, subject=subject, message=message, field=fld,
-                                sources=(SourceRef(shown, line),), hint=hint, severity=Severity.ERROR))
+        problems.append(invalid(RULE_ID, subject, shown, line, fld, message, hint))
 
     services: dict[str, RegistryService] = {}
     containers: list[DeclaredContainer] = []

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BindingsError, located
-from ..model import Finding, Kind, Severity, SourceRef, Subject
+from ..model import Finding, SourceRef, Subject
 from ..yamlio import YList, YMap, load_yaml_file
-from . import Located, display_path, text
+from . import Located, display_path, invalid, text
 
 RULE_ID = "bindings-ssh-targets"
 DEFAULT_PORT = 22
@@ -103,8 +103,7 @@ def load_ssh_targets(path: Path, root: Path, site: str) -> SshTargetsFile:
                 extra: tuple[SourceRef, ...] = ()) -> None:
         subject = (Subject(type="host", site=site, target=target) if target
                    else Subject(type="binding", site=site, target=shown, name=f"line-{line}"))
-        problems.append(Finding(kind=Kind.INVALID, rule=RULE_ID, subject=subject, message=message, field=fld,
-                                sources=(SourceRef(shown, line), *extra), hint=hint, severity=Severity.ERROR))
+        problems.append(invalid(RULE_ID, subject, shown, line, fld, message, hint, extra))
 
     targets: dict[str, SshTarget] = {}
     for index, item in enumerate(items):
