@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ...model.plan import Check
-from .inputs import FAIL, PASS, WARN, PlanInput, normalized, sources_of, unique_pairs
+from ...rules.governance.health import calls_another_address
+from ...rules.governance.vmid_range import in_range
+from .inputs import FAIL, PASS, WARN, PlanInput, sources_of, unique_pairs
 
 
 def check_vmid_range(inp: PlanInput) -> Iterator[Check]:
@@ -18,7 +20,7 @@ def check_vmid_range(inp: PlanInput) -> Iterator[Check]:
                     hint="add vmid_min/vmid_max to the placement policy, or vmid_range to the site file")
         return
     low, high = vmid_range
-    if low <= req.vmid <= high:
+    if in_range(req.vmid, vmid_range):  # the governance-vmid-range rule's own test
         yield Check("vmid.range", PASS, f"{req.vmid} is inside site {req.site}'s range {low}-{high}", source)
     else:
         yield Check("vmid.range", FAIL, f"{req.vmid} is outside site {req.site}'s range {low}-{high}", source,
@@ -95,7 +97,7 @@ def check_health_url(inp: PlanInput) -> Iterator[Check]:
     addresses = {a for a in (req.lan_ip, req.tailscale_ip) if a}
     if host is None:
         yield Check("health.url", FAIL, f"--health-url {req.health_url!r} has no host", hint="write http://ADDR:PORT/PATH")
-    elif normalized(host) != host or host in addresses or not addresses:
+    elif not calls_another_address(host, addresses):  # the governance-health rule's own test
         yield Check("health.url", PASS, f"probe URL {req.health_url}")
     else:
         yield Check("health.url", FAIL, f"probe URL calls {host}, which is not the guest's address "

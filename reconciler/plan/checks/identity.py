@@ -57,12 +57,7 @@ def check_vmid_declared(inp: PlanInput) -> Iterator[Check]:
 def _backups_naming(inp: PlanInput, vmid: int) -> list[BackupTarget]:
     found: dict[tuple[str, str], BackupTarget] = {}
     for ctx in inp.contexts:
-        for target in ctx.bindings.backup.targets:
-            parsed = target.vzdump
-            if parsed is None or parsed[1] != vmid:
-                continue
-            if target.host in ctx.proxmox_hosts and target.host != inp.request.proxmox_host:
-                continue
+        for target in ctx.backups_naming(vmid, inp.request.proxmox_host):
             found.setdefault((target.name, str(target.source)), target)
     return list(found.values())
 

@@ -137,12 +137,16 @@ class GovernanceContext:
 
     def backup_covering(self, guest: DeclaredGuest) -> list[BackupTarget]:
         """Every backup target whose glob names this guest's vmid (any type, enabled or not)."""
+        return self.backups_naming(guest.vmid, guest.proxmox_host)
+
+    def backups_naming(self, vmid: int, proxmox_host: str | None) -> list[BackupTarget]:
+        """Backup targets whose vzdump glob names `vmid`, on `proxmox_host` or on a host that is not a Proxmox host."""
         found = []
         for target in self.bindings.backup.targets:
             parsed = target.vzdump
-            if parsed is None or parsed[1] != guest.vmid:
+            if parsed is None or parsed[1] != vmid:
                 continue
-            if target.host in self.proxmox_hosts and target.host != guest.proxmox_host:
+            if target.host in self.proxmox_hosts and target.host != proxmox_host:
                 continue
             found.append(target)
         return found

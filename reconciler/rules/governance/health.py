@@ -52,7 +52,7 @@ def check(ctx: GovernanceContext) -> Iterator[Finding]:
         addresses = ctx.addresses(guest)
         for endpoint, how in found:
             url_host = endpoint.url_host
-            if how != "name" or not url_host or not addresses or not _is_ip(url_host) or url_host in addresses:
+            if how != "name" or not url_host or not calls_another_address(url_host, addresses):
                 continue
             yield ctx.guest_finding(
                 RULE_ID, scope, guest, f"health.url:{endpoint.id}",
@@ -60,6 +60,11 @@ def check(ctx: GovernanceContext) -> Iterator[Finding]:
                 f"({', '.join(sorted(addresses))})", [endpoint.source_of("url"), guest.source_of("tailscale_ip")],
                 hint="point the URL at the guest's tailscale_ip or lan_ip", declared=sorted(addresses),
                 other=url_host)
+
+
+def calls_another_address(url_host: str, addresses: set[str]) -> bool:
+    """A probe URL whose host is an IP address that is none of the guest's (known) addresses."""
+    return bool(addresses) and _is_ip(url_host) and url_host not in addresses
 
 
 def _is_ip(value: str) -> bool:

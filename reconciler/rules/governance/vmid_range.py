@@ -13,6 +13,12 @@ RULE_ID = "governance-vmid-range"
 DEFAULT_SCOPE = RuleScope(statuses=EXISTING)
 
 
+def in_range(vmid: int, vmid_range: tuple[int, int]) -> bool:
+    """Inside the site's VMID range, both ends included (placement policy vmid_min/vmid_max)."""
+    low, high = vmid_range
+    return low <= vmid <= high
+
+
 def applies(ctx: GovernanceContext, guest: DeclaredGuest) -> bool:
     return ctx.policy.scope(RULE_ID).covers(guest, ctx.site) and ctx.bindings.scope.vmid_range is not None
 
@@ -24,7 +30,7 @@ def check(ctx: GovernanceContext) -> Iterator[Finding]:
     low, high = vmid_range
     placed = ctx.bindings.placement.sites.get(ctx.site)
     for guest in ctx.site_guests:
-        if not applies(ctx, guest) or low <= guest.vmid <= high:
+        if not applies(ctx, guest) or in_range(guest.vmid, vmid_range):
             continue
         key = "id" if "id" in guest.field_lines else "vmid"
         yield ctx.guest_finding(
