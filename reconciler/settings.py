@@ -1,13 +1,13 @@
-"""The `rules:` section of a site file, parsed and validated once, when the site file is loaded.
+"""The `rules:` section of a site file, parsed and validated before a command does anything else.
 
 `rules:` holds one section per configurable governance rule (`governance-ssh: {sites: [shop]}`), the general
 governance settings (`governance:`), the parity table's (`parity:`) and plan-vm's soft limits (`plan-vm:`).
 Any other section, or any unknown key inside one, is an error at its `file:line` with a did-you-mean, in
 every command: a typo must not silently switch a check off.
 
-The governance sections are checked against the governance rules of the rule registry
-(reconciler/rules/registry.py, each rule's DEFAULT_SCOPE) by `policy_from_rules`, which the CLI runs on
-every site file it loads, before anything else happens.
+`parity` and `plan-vm` are parsed when the site file is loaded (`SiteConfig.settings`). The governance
+sections are checked against the governance rules of the rule registry (reconciler/rules/registry.py, each
+rule's DEFAULT_SCOPE) by `policy_from_rules`, which the CLI runs on every site file it loads.
 
 Defaults follow the user's own gate (D69: active shop VMs need ssh, registry, backup and health
 entries), extended to every site, except where the user decided otherwise (SERVICE_REGISTRY scope
