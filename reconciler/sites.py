@@ -29,15 +29,19 @@ def is_demo(cfg: SiteConfig) -> bool:
     return cfg.path.resolve() == PACKAGED_DEMO
 
 
+def demo_state_dir() -> Path:
+    """The demo's own state folder (its nightly state and ignore file), apart from the real sites'."""
+    return user_state_dir() / DEMO_SITE
+
+
 def default_state_dir(configs: Sequence[SiteConfig]) -> Path:
-    """The nightly state folder without --state-dir: the user's, with the demo's kept apart from real sites'."""
-    base = user_state_dir()
-    return base / DEMO_SITE if any(is_demo(cfg) for cfg in configs) else base
+    """The nightly state folder without --state-dir: the user's, or the demo's when the run is the demo."""
+    return demo_state_dir() if any(is_demo(cfg) for cfg in configs) else user_state_dir()
 
 
 def default_ignore_file(cfg: SiteConfig) -> Path:
     """The ignore file without --ignore: `.reconcileignore` in the bindings root; the demo's in its state folder."""
-    return (user_state_dir() / DEMO_SITE if is_demo(cfg) else cfg.bindings_root) / IGNORE_FILE_NAME
+    return (demo_state_dir() if is_demo(cfg) else cfg.bindings_root) / IGNORE_FILE_NAME
 
 
 def default_sites_dir(explicit: Path | None) -> Path:

@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import sys
+import tempfile
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +32,15 @@ REPO = Path(__file__).resolve().parents[1]
 # beside it (tests/data/README.md says where each came from).
 DATA = REPO / "tests" / "data"
 SCHEMA = REPO / "docs" / "report-schema.json"
-# Developers have the reference folder `../shared` beside the repo; a fresh clone (and CI's) has none. Any
-# test that opened or listed a path under it would pass here and fail there, so every such access is
-# recorded by an audit hook and fails the session.
-BESIDE_REPO = str(REPO.parent / "shared") + os.sep
+# A fresh clone has nothing beside it, but a developer's checkout may (reference folders, other clones): a test
+# that opened or listed anything in the folder around the repo would pass here and fail there. An audit hook
+# records every such access and fails the session. The repo itself and the interpreter's own prefix (a venv may
+# sit beside the clone, as in .ci/run) stay allowed; when the repo's parent is "/" or holds the temp folder, the
+# tests' own temporary files would be "beside" it, so nothing is watched.
+_TEMP = os.path.abspath(tempfile.gettempdir()) + os.sep
+_AROUND = os.path.abspath(REPO.parent) + os.sep
+_ALLOWED = tuple(os.path.abspath(p) + os.sep for p in {str(REPO), sys.prefix, sys.base_prefix, sys.exec_prefix})
+WATCH_BESIDE_REPO = not _TEMP.startswith(_AROUND) and os.sep != _AROUND
 READS_BESIDE_REPO: list[str] = []
 
 
@@ -44,11 +50,15 @@ def _watch_reads_beside_repo(event: str, args: tuple[object, ...]) -> None:
     target = args[0]
     if isinstance(target, bytes):
         target = os.fsdecode(target)
-    if isinstance(target, str | os.PathLike) and os.path.abspath(target).startswith(BESIDE_REPO):
+    if not isinstance(target, str | os.PathLike):
+        return
+    path = os.path.abspath(target)
+    if path.startswith(_AROUND) and not path.startswith(_ALLOWED) and path + os.sep not in _ALLOWED:
         READS_BESIDE_REPO.append(f"{event} {target}")
 
 
-sys.addaudithook(_watch_reads_beside_repo)
+if WATCH_BESIDE_REPO:
+    sys.addaudithook(_watch_reads_beside_repo)
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Loopback sshd + fake docker fixtures, shared by every test that takes the SSH path.

@@ -72,7 +72,8 @@ class Registered:
     @property
     def doc(self) -> str:
         """The rule's one-line description: the first line of its module docstring."""
-        return (getattr(self.rule, "__doc__", None) or "").strip().splitlines()[0] if self.rule.__doc__ else ""
+        lines = (self.rule.__doc__ or "").strip().splitlines()
+        return lines[0] if lines else ""
 
     @property
     def surface(self) -> str | None:
