@@ -137,6 +137,26 @@ def test_modules_are_small_and_keep_no_global_state() -> None:
     assert not globals_, globals_
 
 
+def skeleton_bypasses(path: Path, source: str) -> list[str]:
+    """Where a loader of reconciler/bindings/ reads YAML itself instead of through `open_binding`."""
+    if path.name == "__init__.py":
+        return []  # the skeleton itself
+    return [f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: calls {node.func.id} (use bindings.open_binding)"
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id in {"load_yaml_file", "parse_yaml", "read_text"}]
+
+
+def test_every_binding_loader_uses_the_one_skeleton() -> None:
+    loaders = sorted((PACKAGE / "bindings").glob("*.py"))
+    found = [v for path in loaders for v in skeleton_bypasses(path, path.read_text(encoding="utf-8"))]
+    assert not found, "\n".join(found)
+    opening = [p.name for p in loaders if p.name != "__init__.py" and "open_binding(" in p.read_text(encoding="utf-8")]
+    assert len(opening) >= 10, opening  # every file-reading loader opens through the skeleton
+    backup = PACKAGE / "bindings" / "backup.py"
+    assert skeleton_bypasses(backup, backup.read_text() + "\ndata = load_yaml_file(path)\n")  # the check can fail
+
+
 @pytest.mark.parametrize("args", [("--site", "demo"), ("plan-vm", "--site", "demo", "--vmid", "150", "--hostname", "x"),
                                   ("check", "--site", "demo"), ("coverage", "--site", "demo")], ids=" ".join)
 def test_each_binding_file_is_read_once_per_run(cli, packaged_demo, monkeypatch, args) -> None:

@@ -10,9 +10,9 @@ Public API (the governance checks import it):
 
 File layout: `targets:` is a list of mappings with `name:`. `enabled` defaults to the file's
 `defaults.enabled`, else **false** (the user's file says "enabled=false by default; flip true
-intentionally per target"). A missing file is an empty, `present=False` result. Syntax errors raise
-BindingsError; semantic problems (an entry without name, `enabled` that is not a boolean) become
-`invalid` findings and the rest still loads.
+intentionally per target"). Loaded through the skeleton of `bindings/__init__.py`: a missing file is an
+empty, `present=False` result; syntax errors raise BindingsError; semantic problems (an entry without
+name, `enabled` that is not a boolean) become `invalid` findings and the rest still loads.
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import BindingsError, located
-from ..model import Finding, GuestType, SourceRef, Subject
-from ..yamlio import YList, YMap, load_yaml_file
-from . import Located, display_path, invalid, text
+from ..model import Finding, GuestType, SourceRef
+from . import Located, Problems, key_lines, named_entries, open_binding, text
 
 RULE_ID = "bindings-backup-inventory"
 # vzdump artifact names: vzdump-{qemu|lxc}-{vmid}-{timestamp}.{ext}
@@ -71,49 +69,25 @@ class BackupInventory:
 
 
 def load_backup_inventory(path: Path, root: Path, site: str) -> BackupInventory:
-    shown = display_path(path, root)
-    if not path.exists():
-        return BackupInventory(shown=shown, present=False)
-    data = load_yaml_file(path)
-    if data is None:
-        return BackupInventory(shown=shown, present=True)
-    if not isinstance(data, YMap):
-        raise BindingsError(f"{path}: expected a YAML mapping with a 'targets:' list")
-    items = data.get("targets")
-    if items is None:
-        return BackupInventory(shown=shown, present=True)
-    if not isinstance(items, YList):
-        raise BindingsError(f"{located(path, data.line_of('targets'))}: 'targets' must be a list")
-    defaults = data.get("defaults") if isinstance(data.get("defaults"), YMap) else YMap()
+    file = open_binding(path, root, "a 'targets:' list")
+    items = file.section("targets")
+    defaults = file.mapping("defaults")
     default_enabled = defaults.get("enabled") is True
-    problems: list[Finding] = []
-
-    def problem(line: int, fld: str, message: str, hint: str, name: str | None = None) -> None:
-        subject = Subject(type="backup-target", site=site, target=shown, name=name or f"line-{line}")
-        problems.append(invalid(RULE_ID, subject, shown, line, fld, message, hint))
-
+    problems = Problems(RULE_ID, site, file.shown, item_type="backup-target")
     targets: list[BackupTarget] = []
-    for index, item in enumerate(items):
-        line = items.line_of(index)
-        if not isinstance(item, YMap):
-            problem(line, "item", "a backup target must be a mapping", "fix the list entry's indentation")
-            continue
-        name = item.get("name")
-        if not isinstance(name, str) or not name.strip():
-            problem(line, "name", "backup target has no 'name'", f"add 'name:' to the entry at {shown}:{line}")
-            continue
+    for _line, item, name in named_entries(items, problems, "name", "backup target"):
         enabled = item.get("enabled", default_enabled)
         if enabled is None:
             enabled = default_enabled
         if not isinstance(enabled, bool):
-            problem(item.line_of("enabled"), "enabled",
-                    f"backup target '{name}': enabled {enabled!r} is not true/false; treated as false",
-                    "write enabled: true or enabled: false", name)
+            problems.add(item.line_of("enabled"), "enabled",
+                         f"backup target '{name}': enabled {enabled!r} is not true/false; treated as false",
+                         "write enabled: true or enabled: false", name=name)
             enabled = False
         targets.append(BackupTarget(
-            name=name, enabled=enabled, source=SourceRef(shown, item.line),
+            name=name, enabled=enabled, source=SourceRef(file.shown, item.line),
             host=text(item.get("host", defaults.get("host"))), glob=text(item.get("glob")),
             kind=text(item.get("kind", defaults.get("kind"))), base_path=text(item.get("base_path")),
-            field_lines={str(k): v for k, v in item.key_lines.items()},
+            field_lines=key_lines(item),
         ))
-    return BackupInventory(targets=tuple(targets), problems=tuple(problems), shown=shown, present=True)
+    return BackupInventory(targets=tuple(targets), problems=tuple(problems), shown=file.shown, present=file.present)

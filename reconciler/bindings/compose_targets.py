@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BindingsError, located
-from ..model import DeclaredStack, Finding, SourceRef, Subject
-from ..yamlio import YList, YMap, load_yaml_file
-from . import Located, display_path, invalid
+from ..model import DeclaredStack, Finding, SourceRef
+from ..yamlio import YList, YMap
+from . import Located, Problems, key_lines, named_entries, open_binding
 
 RULE_ID = "bindings-compose-targets"
 _COMPOSE_FILE_KEYS = ("compose_file", "compose", "file")
@@ -71,31 +70,14 @@ class ComposeTargetsFile:
 
 def load_compose_targets(path: Path, root: Path, site: str) -> ComposeTargetsFile:
     """Load `docker.compose.targets.yaml`; a missing file is an empty, `present=False` result."""
-    shown = display_path(path, root)
-    if not path.exists():
-        return ComposeTargetsFile(shown=shown, present=False)
-    data = load_yaml_file(path)
-    if data is None:
-        return ComposeTargetsFile(shown=shown, present=True)
-    if not isinstance(data, YMap):
-        raise BindingsError(f"{path}: expected a YAML mapping with a 'targets:' section")
-    raw = data.get("targets")
-    if raw is None:
-        return ComposeTargetsFile(shown=shown, present=True)
-    loader = _Loader(shown, site)
+    file = open_binding(path, root, "a 'targets:' section")
+    loader = _Loader(Problems(RULE_ID, site, file.shown))
+    raw = file.section("targets", (YMap, YList))
     if isinstance(raw, YMap):
         entries = [(str(key), value, raw.line_of(key)) for key, value in raw.items()]
-    elif isinstance(raw, YList):
-        entries = []
-        for index, value in enumerate(raw):
-            line = raw.line_of(index)
-            key = value.get("id") if isinstance(value, YMap) else None
-            if not isinstance(key, str) or not key:
-                loader.problem(line, "id", "a compose target in a list needs an 'id:'", "add 'id:' to the entry")
-                continue
-            entries.append((key, value, line))
-    else:
-        raise BindingsError(f"{located(path, data.line_of('targets'))}: 'targets' must be a mapping")
+    else:  # a list of entries with `id:` (or nothing)
+        entries = [(key, value, line) for line, value, key in
+                   named_entries(raw, loader.problems, "id", "compose target in a list")]
     targets: dict[str, ComposeTarget] = {}
     hosts: dict[str, ComposeTarget] = {}
     for key, value, line in entries:
@@ -117,23 +99,24 @@ def load_compose_targets(path: Path, root: Path, site: str) -> ComposeTargetsFil
                                target=target.ssh_target, extra=(first.source,))
             else:
                 hosts[target.ssh_target] = target
-    return ComposeTargetsFile(targets=targets, problems=tuple(loader.problems), shown=shown, present=True)
+    return ComposeTargetsFile(targets=targets, problems=tuple(loader.problems), shown=file.shown,
+                              present=file.present)
 
 
 class _Loader:
-    def __init__(self, shown: str, site: str) -> None:
-        self.shown, self.site = shown, site
-        self.problems: list[Finding] = []
+    def __init__(self, problems: Problems) -> None:
+        self.problems = problems
+        self.shown = problems.shown
 
     def problem(self, line: int, fld: str, message: str, hint: str, target: str | None = None,
                 stack: str | None = None, extra: tuple[SourceRef, ...] = ()) -> None:
         if target and stack:
-            subject = Subject(type="stack", site=self.site, target=target, name=stack)
+            subject = self.problems.about("stack", target=target, name=stack)
         elif target:
-            subject = Subject(type="host", site=self.site, target=target)
+            subject = self.problems.about("host", target=target)
         else:
-            subject = Subject(type="binding", site=self.site, target=self.shown, name=f"line-{line}")
-        self.problems.append(invalid(RULE_ID, subject, self.shown, line, fld, message, hint, extra))
+            subject = None
+        self.problems.add(line, fld, message, hint, subject=subject, extra=extra)
 
     def target(self, key: str, value: Any, line: int) -> ComposeTarget | None:
         if not isinstance(value, YMap):
@@ -162,7 +145,7 @@ class _Loader:
             id=key, ssh_target=ssh_target, enabled=enabled, source=source,
             stacks=self._stacks(key, ssh_target, value),
             description=str(description) if description is not None else None,
-            field_lines={str(k): v for k, v in value.key_lines.items()},
+            field_lines=key_lines(value),
         )
 
     def _stacks(self, key: str, host: str, value: YMap) -> tuple[DeclaredStack, ...]:

@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..errors import BindingsError, located
-from ..model import Finding, SourceRef, Subject
-from ..yamlio import YList, YMap, load_yaml_file
-from . import Located, display_path, invalid, text
+from ..model import Finding, SourceRef
+from . import Located, Problems, key_lines, named_entries, open_binding, text
 
 RULE_ID = "bindings-services-health"
 
@@ -57,50 +55,24 @@ class HealthFile:
 
 
 def load_health(path: Path, root: Path, site: str) -> HealthFile:
-    shown = display_path(path, root)
-    if not path.exists():
-        return HealthFile(shown=shown, present=False)
-    data = load_yaml_file(path)
-    if data is None:
-        return HealthFile(shown=shown, present=True)
-    if not isinstance(data, YMap):
-        raise BindingsError(f"{path}: expected a YAML mapping with an 'endpoints:' list")
-    items = data.get("endpoints")
-    if items is None:
-        return HealthFile(shown=shown, present=True)
-    if not isinstance(items, YList):
-        raise BindingsError(f"{located(path, data.line_of('endpoints'))}: 'endpoints' must be a list")
-    problems: list[Finding] = []
-
-    def problem(line: int, fld: str, message: str, hint: str, name: str | None = None) -> None:
-        subject = Subject(type="health-endpoint", site=site, target=shown, name=name or f"line-{line}")
-        problems.append(invalid(RULE_ID, subject, shown, line, fld, message, hint))
-
+    file = open_binding(path, root, "an 'endpoints:' list")
+    problems = Problems(RULE_ID, site, file.shown, item_type="health-endpoint")
     endpoints: list[HealthEndpoint] = []
-    for index, item in enumerate(items):
-        line = items.line_of(index)
-        if not isinstance(item, YMap):
-            problem(line, "item", "a health endpoint must be a mapping", "fix the list entry's indentation")
-            continue
-        endpoint_id = item.get("id")
-        if not isinstance(endpoint_id, str) or not endpoint_id.strip():
-            problem(line, "id", "health endpoint has no 'id'", f"add 'id:' to the entry at {shown}:{line}")
-            continue
+    for _line, item, endpoint_id in named_entries(file.section("endpoints"), problems, "id", "health endpoint"):
         host = text(item.get("host"))
         if host is None:
-            problem(item.line_of("host"), "host", f"health endpoint '{endpoint_id}' has no host",
-                    "add 'host:' (the ssh target id of the machine it probes)", endpoint_id)
+            problems.add(item.line_of("host"), "host", f"health endpoint '{endpoint_id}' has no host",
+                         "add 'host:' (the ssh target id of the machine it probes)", name=endpoint_id)
         enabled = item.get("enabled", True)
         if enabled is None:
             enabled = True
         if not isinstance(enabled, bool):
-            problem(item.line_of("enabled"), "enabled",
-                    f"health endpoint '{endpoint_id}': enabled {enabled!r} is not true/false; treated as true",
-                    "write enabled: true or enabled: false", endpoint_id)
+            problems.add(item.line_of("enabled"), "enabled",
+                         f"health endpoint '{endpoint_id}': enabled {enabled!r} is not true/false; treated as true",
+                         "write enabled: true or enabled: false", name=endpoint_id)
             enabled = True
         endpoints.append(HealthEndpoint(
             id=endpoint_id, host=host, url=text(item.get("url")), enabled=enabled,
-            source=SourceRef(shown, item.line), expect=text(item.get("expect")),
-            field_lines={str(k): v for k, v in item.key_lines.items()},
+            source=SourceRef(file.shown, item.line), expect=text(item.get("expect")), field_lines=key_lines(item),
         ))
-    return HealthFile(endpoints=tuple(endpoints), problems=tuple(problems), shown=shown, present=True)
+    return HealthFile(endpoints=tuple(endpoints), problems=tuple(problems), shown=file.shown, present=file.present)

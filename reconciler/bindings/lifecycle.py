@@ -15,18 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BindingsError, located
-from ..model import (
-    DeclaredGuest,
-    Finding,
-    GuestType,
-    Kind,
-    Severity,
-    SourceRef,
-    Status,
-    Subject,
-)
-from ..yamlio import YList, YMap, load_yaml_file
-from . import display_path, text
+from ..model import DeclaredGuest, Finding, GuestType, SourceRef, Status, Subject
+from ..yamlio import YMap
+from . import Problems, key_lines, open_binding, text
 
 RULE_ID = "bindings-lifecycle"
 _RESOURCE_FIELDS = {"cpu_cores": int, "memory_mb": int, "boot_disk_gb": float}
@@ -45,17 +36,12 @@ SiteOf = Callable[[str], str | None]
 
 def load_lifecycle(path: Path, root: Path, site_of: SiteOf, default_site: str) -> LifecycleFile:
     """Load every guest of every Proxmox host; `site_of(proxmox_host)` tags findings with their site."""
-    data = load_yaml_file(path)
-    shown = display_path(path, root)
-    if not isinstance(data, YMap):
-        raise BindingsError(f"{path}: expected a YAML mapping with a 'vms:' list")
-    items = data.get("vms")
+    file = open_binding(path, root, "a 'vms:' list", required=True)
+    items = file.section("vms")
     if items is None:
-        raise BindingsError(f"{located(path, data.line)}: no 'vms:' list found")
-    if not isinstance(items, YList):
-        raise BindingsError(f"{located(path, data.line_of('vms'))}: 'vms' must be a list")
-    defaults = data.get("defaults") if isinstance(data.get("defaults"), YMap) else YMap()
-    loader = _ItemLoader(shown, defaults, site_of, default_site)
+        raise BindingsError(f"{located(path, file.data.line or None)}: no 'vms:' list found")
+    defaults = file.mapping("defaults")
+    loader = _ItemLoader(Problems(RULE_ID, default_site, file.shown), defaults, site_of)
     guests: dict[tuple[str, int], DeclaredGuest] = {}
     repeated: dict[tuple[str, int], int] = {}  # key → index of its `duplicate` finding in loader.problems
     for index, item in enumerate(items):
@@ -66,8 +52,8 @@ def load_lifecycle(path: Path, root: Path, site_of: SiteOf, default_site: str) -
         if first is not None and guest.key in repeated:
             # a third (fourth...) entry joins the one `duplicate` finding: one finding, one stable id
             at = repeated[guest.key]
-            known = loader.problems[at]
-            loader.problems[at] = replace(known, sources=(*known.sources, guest.source),
+            known = loader.problems.found[at]
+            loader.problems.found[at] = replace(known, sources=(*known.sources, guest.source),
                                           hint=known.hint.replace(")", f", {guest.source})", 1))
             continue
         if first is not None:
@@ -80,25 +66,20 @@ def load_lifecycle(path: Path, root: Path, site_of: SiteOf, default_site: str) -
                            vm_type=guest.vm_type.value)
             continue
         guests[guest.key] = guest
-    return LifecycleFile(tuple(guests.values()), tuple(loader.problems), shown, defaults)
+    return LifecycleFile(tuple(guests.values()), tuple(loader.problems), file.shown, defaults)
 
 
 class _ItemLoader:
-    def __init__(self, shown: str, defaults: YMap, site_of: SiteOf, default_site: str) -> None:
-        self.shown, self.defaults, self.site_of, self.default_site = shown, defaults, site_of, default_site
-        self.problems: list[Finding] = []
+    def __init__(self, problems: Problems, defaults: YMap, site_of: SiteOf) -> None:
+        self.problems, self.defaults, self.site_of = problems, defaults, site_of
+        self.shown = problems.shown
 
     def problem(self, line: int, field: str, message: str, *, hint: str, vmid: int | None = None,
                 host: str | None = None, extra: tuple[SourceRef, ...] = (), vm_type: str = "qemu") -> None:
-        site = (self.site_of(host) if host else None) or self.default_site
-        if vmid is not None:
-            subject = Subject(type=vm_type, site=site, proxmox_host=host, vmid=vmid)
-        else:
-            subject = Subject(type="binding", site=site, target=self.shown, name=f"line-{line}")
-        self.problems.append(Finding(
-            kind=Kind.INVALID, rule=RULE_ID, subject=subject, message=message, field=field,
-            sources=(SourceRef(self.shown, line), *extra), hint=hint, severity=Severity.ERROR,
-        ))
+        # a guest's problem belongs to the site of its Proxmox host (the run's site when unknown)
+        site = (self.site_of(host) if host else None) or self.problems.site
+        subject = Subject(type=vm_type, site=site, proxmox_host=host, vmid=vmid) if vmid is not None else None
+        self.problems.add(line, field, message, hint, subject=subject, extra=extra)
 
     def load(self, item: Any, line: int) -> DeclaredGuest | None:
         if not isinstance(item, YMap):
@@ -123,7 +104,7 @@ class _ItemLoader:
         if vm_type is None or status is None:
             return None
         resources, resource_lines = self._resources(item, merged, vmid, host)
-        field_lines = {str(k): v for k, v in item.key_lines.items()} | resource_lines
+        field_lines = key_lines(item) | resource_lines
         return DeclaredGuest(
             proxmox_host=host,
             vmid=vmid,

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BindingsError
 from ..model import Finding, SourceRef
-from ..yamlio import YList, YMap, load_yaml_file
-from . import display_path, text
+from ..yamlio import YList, YMap
+from . import open_binding, text
 
 _MAX_LEN = re.compile(r"max(?:imum)?\s+([0-9]{1,9})\s+char", re.IGNORECASE)  # ASCII digits int() accepts
 
@@ -81,19 +80,14 @@ class NamingPolicy:
 
 
 def load_naming_policy(path: Path, root: Path, site: str) -> NamingPolicy:
-    shown = display_path(path, root)
-    if not path.exists():
-        return NamingPolicy(shown=shown, present=False)
-    data = load_yaml_file(path)
-    if data is None:
-        return NamingPolicy(shown=shown, present=True)
-    if not isinstance(data, YMap):
-        raise BindingsError(f"{path}: expected a YAML mapping")
+    file = open_binding(path, root, "'naming_convention:' and 'hosts:'")
+    if not file.present:
+        return NamingPolicy(shown=file.shown)
     return NamingPolicy(
-        rules=_rules(data.get("naming_convention"), shown),
-        hosts=_hosts(data.get("hosts"), shown),
-        exceptions=_exceptions(data.get("allowed_exceptions"), shown),
-        shown=shown, present=True,
+        rules=_rules(file.data.get("naming_convention"), file.shown),
+        hosts=_hosts(file.data.get("hosts"), file.shown),
+        exceptions=_exceptions(file.data.get("allowed_exceptions"), file.shown),
+        shown=file.shown, present=True,
     )
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from ..config import SiteConfig
 from ..errors import BindingsError, located
 from ..model import SiteScope, SourceRef
-from ..yamlio import YMap, load_yaml_file
-from . import display_path
+from ..yamlio import YMap
+from . import open_binding
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,30 +43,19 @@ class Placement:
         return host.site if host else None
 
 
-def load_placement(path: Path, root: Path | None = None) -> Placement:
+def load_placement(path: Path, root: Path) -> Placement:
     """Load the placement policy; a missing file is an empty policy (the site file must then say more)."""
-    if not path.exists():
-        return Placement()
-    data = load_yaml_file(path)
-    shown = display_path(path, root) if root else str(path)
-    if data is None:
-        return Placement(present=True)
-    if not isinstance(data, YMap):
-        raise BindingsError(f"{path}: expected a YAML mapping at the top level")
+    file = open_binding(path, root, "'sites:' and 'hosts:' sections")
     return Placement(
-        sites=_sites(data.get("sites"), path, shown),
-        hosts=_hosts(data.get("hosts"), path, shown),
-        present=True,
+        sites=_sites(file.section("sites", YMap), path, file.shown),
+        hosts=_hosts(file.section("hosts", YMap), file.shown),
+        present=file.present,
     )
 
 
-def _sites(raw: object, path: Path, shown: str) -> dict[str, PlacementSite]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, YMap):
-        raise BindingsError(f"{located(path, getattr(raw, 'line', None))}: 'sites' must be a mapping")
-    sites = {}
-    for name, entry in raw.items():
+def _sites(raw: YMap | None, path: Path, shown: str) -> dict[str, PlacementSite]:
+    sites: dict[str, PlacementSite] = {}
+    for name, entry in (raw or {}).items():
         entry = entry if isinstance(entry, YMap) else YMap(line=raw.line_of(name))
         hosts = entry.get("proxmox_hosts") or []
         if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
@@ -78,13 +67,9 @@ def _sites(raw: object, path: Path, shown: str) -> dict[str, PlacementSite]:
     return sites
 
 
-def _hosts(raw: object, path: Path, shown: str) -> dict[str, PlacementHost]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, YMap):
-        raise BindingsError(f"{located(path, getattr(raw, 'line', None))}: 'hosts' must be a mapping")
-    hosts = {}
-    for name, entry in raw.items():
+def _hosts(raw: YMap | None, shown: str) -> dict[str, PlacementHost]:
+    hosts: dict[str, PlacementHost] = {}
+    for name, entry in (raw or {}).items():
         entry = entry if isinstance(entry, YMap) else YMap()
         site, kind = entry.get("site"), entry.get("kind")
         hosts[str(name)] = PlacementHost(

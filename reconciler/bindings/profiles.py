@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BindingsError, located
-from ..model import Finding, Kind, Severity, SourceRef, Subject
-from ..yamlio import YMap, load_yaml_file
-from . import Located, display_path, text
+from ..model import Finding, SourceRef
+from ..yamlio import YMap
+from . import Located, Problems, key_lines, open_binding, text
 
 RULE_ID = "bindings-vm-profiles"
 _INT_FIELDS = ("template_vmid", "cpu_cores", "memory_mb")
@@ -62,39 +61,26 @@ class ProfilesFile:
 
 def load_vm_profiles(path: Path, root: Path, site: str) -> ProfilesFile:
     """Load the VM profiles; syntax errors raise BindingsError, bad values become `invalid` findings."""
-    shown = display_path(path, root)
-    if not path.exists():
-        return ProfilesFile(shown=shown, present=False)
-    data = load_yaml_file(path)
-    if data is None:
-        return ProfilesFile(shown=shown, present=True)
-    if not isinstance(data, YMap):
-        raise BindingsError(f"{path}: expected a YAML mapping with a 'profiles:' section")
-    raw_defaults = data.get("defaults")
-    defaults = raw_defaults if isinstance(raw_defaults, YMap) else YMap()
-    raw = data.get("profiles")
-    if raw is not None and not isinstance(raw, YMap):
-        raise BindingsError(f"{located(path, data.line_of('profiles'))}: 'profiles' must be a mapping")
-    problems: list[Finding] = []
-    profiles = {str(name): _profile(str(name), entry, raw.line_of(name), defaults, shown, site, problems)
+    file = open_binding(path, root, "a 'profiles:' section")
+    defaults = file.mapping("defaults")
+    raw = file.section("profiles", YMap)
+    problems = Problems(RULE_ID, site, file.shown, item_type="profile")
+    profiles = {str(name): _profile(str(name), entry, raw.line_of(name), defaults, problems)
                 for name, entry in (raw or {}).items()}
     host = defaults.get("proxmox_host")
     return ProfilesFile(profiles=profiles, proxmox_host=str(host) if host else None, problems=tuple(problems),
-                        shown=shown, present=True)
+                        shown=file.shown, present=file.present)
 
 
-def _profile(name: str, entry: Any, line: int, defaults: YMap, shown: str, site: str,
-             problems: list[Finding]) -> VmProfile:
+def _profile(name: str, entry: Any, line: int, defaults: YMap, problems: Problems) -> VmProfile:
     entry = entry if isinstance(entry, YMap) else YMap(line=line)
     provisioning = entry.get("provisioning") if isinstance(entry.get("provisioning"), YMap) else YMap()
     merged = {**defaults, **provisioning}
-    lines = {str(k): defaults.line_of(k) for k in defaults} | {str(k): v for k, v in provisioning.key_lines.items()}
+    lines = {str(k): defaults.line_of(k) for k in defaults} | key_lines(provisioning)
 
     def problem(key: str, message: str) -> None:
-        subject = Subject(type="profile", site=site, target=shown, name=name)
-        problems.append(Finding(kind=Kind.INVALID, rule=RULE_ID, subject=subject, message=message, field=key,
-                                sources=(SourceRef(shown, lines.get(key, line)),), severity=Severity.ERROR,
-                                hint=f"write {key} as a plain number in profile '{name}'"))
+        problems.add(lines.get(key, line), key, message, f"write {key} as a plain number in profile '{name}'",
+                     name=name)
 
     numbers: dict[str, Any] = {}
     for key in (*_INT_FIELDS, "disk_gb"):
@@ -112,7 +98,7 @@ def _profile(name: str, entry: Any, line: int, defaults: YMap, shown: str, site:
     agent = merged.get("qemu_agent")
     description = entry.get("description")
     return VmProfile(
-        name=name, source=SourceRef(shown, line),
+        name=name, source=SourceRef(problems.shown, line),
         template_vmid=numbers["template_vmid"], cpu_cores=numbers["cpu_cores"], memory_mb=numbers["memory_mb"],
         disk_gb=numbers["disk_gb"], storage=text(merged.get("storage")), ssh_user=text(merged.get("ci_user")),
         qemu_agent=agent if isinstance(agent, bool) else None,

@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BindingsError, located
-from ..model import DeclaredContainer, Finding, SourceRef, Subject
-from ..yamlio import YMap, load_yaml_file
-from . import Located, display_path, invalid, text
+from ..model import DeclaredContainer, Finding, SourceRef
+from ..yamlio import YMap
+from . import Located, Problems, key_lines, open_binding, text
 
 RULE_ID = "bindings-service-registry"
 KNOWN_STATUSES = frozenset({"active", "deprecated", "parked", "stopped"})
@@ -79,50 +78,37 @@ class ServiceRegistryFile:
 
 def load_service_registry(path: Path, root: Path, site: str) -> ServiceRegistryFile:
     """Load the registry; a missing file is an empty, `present=False` result."""
-    shown = display_path(path, root)
-    if not path.exists():
-        return ServiceRegistryFile(shown=shown, present=False)
-    data = load_yaml_file(path)
-    if data is None:
-        return ServiceRegistryFile(shown=shown, present=True)
-    if not isinstance(data, YMap):
-        raise BindingsError(f"{path}: expected a YAML mapping with a 'services:' section")
-    problems: list[Finding] = []
-
-    def problem(line: int, fld: str, message: str, hint: str, service: str | None = None) -> None:
-        subject = (Subject(type="binding", site=site, target=shown, name=service) if service
-                   else Subject(type="binding", site=site, target=shown, name=f"line-{line}"))
-        problems.append(invalid(RULE_ID, subject, shown, line, fld, message, hint))
-
+    file = open_binding(path, root, "a 'services:' section")
+    shown = file.shown
+    problems = Problems(RULE_ID, site, shown)
     services: dict[str, RegistryService] = {}
     containers: list[DeclaredContainer] = []
-    raw = data.get("services")
-    if raw is not None and not isinstance(raw, YMap):
-        raise BindingsError(f"{located(path, data.line_of('services'))}: 'services' must be a mapping")
+    raw = file.section("services", YMap)
     for name, entry in (raw or {}).items():
         line = raw.line_of(name)
         name = str(name)
         if not isinstance(entry, YMap):
-            problem(line, "item", f"service '{name}' must be a mapping", "fix the entry's indentation", name)
+            problems.add(line, "item", f"service '{name}' must be a mapping", "fix the entry's indentation", name=name)
             continue
         status = entry.get("status")
         status_text = "" if status is None else str(status).strip().lower()
         if status_text and status_text not in KNOWN_STATUSES:
             allowed = ", ".join(sorted(KNOWN_STATUSES))
-            problem(entry.line_of("status"), "status", f"service '{name}': status {status!r} is not one of: {allowed}",
-                    f"set status to one of: {allowed}", name)
+            problems.add(entry.line_of("status"), "status",
+                         f"service '{name}': status {status!r} is not one of: {allowed}",
+                         f"set status to one of: {allowed}", name=name)
         service = RegistryService(
             name=name, source=SourceRef(shown, line), host=text(entry.get("host")),
             container=text(entry.get("container")), status=status_text, compose=text(entry.get("compose")),
-            field_lines={str(k): v for k, v in entry.key_lines.items()},
+            field_lines=key_lines(entry),
         )
         services[name] = service
         if service.host and service.container:
             containers.append(DeclaredContainer(service=name, host=service.host, container=service.container,
                                                 status=status_text, source=service.source))
     return ServiceRegistryFile(services=services, containers=tuple(containers),
-                               hosts=_hosts(data.get("hosts"), shown), problems=tuple(problems),
-                               shown=shown, present=True)
+                               hosts=_hosts(file.data.get("hosts"), shown), problems=tuple(problems),
+                               shown=shown, present=file.present)
 
 
 def _hosts(raw: Any, shown: str) -> dict[str, RegistryHost]:
@@ -137,6 +123,6 @@ def _hosts(raw: Any, shown: str) -> dict[str, RegistryHost]:
             proxmox_host=text(entry.get("proxmox_host")),
             vmid=vmid if isinstance(vmid, int) and not isinstance(vmid, bool) else None,
             tailscale_ip=text(entry.get("tailscale_ip")), ssh_user=text(entry.get("ssh_user")),
-            lan_ip=text(entry.get("lan_ip")), field_lines={str(k): v for k, v in entry.key_lines.items()},
+            lan_ip=text(entry.get("lan_ip")), field_lines=key_lines(entry),
         )
     return hosts

@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BindingsError, located
-from ..model import Finding, SourceRef, Subject
-from ..yamlio import YList, YMap, load_yaml_file
-from . import Located, display_path, invalid, text
+from ..model import Finding, SourceRef
+from ..yamlio import YMap
+from . import Located, Problems, key_lines, named_entries, open_binding, text
 
 RULE_ID = "bindings-ssh-targets"
 DEFAULT_PORT = 22
@@ -77,55 +76,30 @@ class SshTargetsFile:
 
 def load_ssh_targets(path: Path, root: Path, site: str) -> SshTargetsFile:
     """Load `ssh.targets.yaml`; `site` tags the `invalid` findings (they belong to the run's site)."""
-    shown = display_path(path, root)
-    if not path.exists():
-        return SshTargetsFile(shown=shown, present=False)
-    data = load_yaml_file(path)
-    if data is None:
-        return SshTargetsFile(shown=shown, present=True)
-    if not isinstance(data, YMap):
-        raise BindingsError(f"{path}: expected a YAML mapping with an 'ssh:' section")
-    section = data.get("ssh") if isinstance(data.get("ssh"), YMap) else data
-    items = section.get("targets")
-    if items is None:
-        return SshTargetsFile(shown=shown, present=True)
-    if not isinstance(items, YList):
-        raise BindingsError(f"{located(path, section.line_of('targets'))}: 'targets' must be a list")
-    raw_defaults = section.get("defaults")
-    defaults = raw_defaults if isinstance(raw_defaults, YMap) else YMap()
-    problems: list[Finding] = []
+    file = open_binding(path, root, "an 'ssh:' section")
+    section = file.mapping("ssh") if isinstance(file.data.get("ssh"), YMap) else file.data
+    items = file.section("targets", within=section)
+    defaults = file.mapping("defaults", within=section)
+    shown = file.shown
+    problems = Problems(RULE_ID, site, shown)
     insecure: list[SourceRef] = []
-    defaults_source = SourceRef(shown, defaults.line) if isinstance(raw_defaults, YMap) else None
+    defaults_source = SourceRef(shown, defaults.line) if isinstance(section.get("defaults"), YMap) else None
     if "strict_host_key_checking" in defaults and _insecure(defaults["strict_host_key_checking"]):
         insecure.append(SourceRef(shown, defaults.line_of("strict_host_key_checking")))
-
-    def problem(line: int, fld: str, message: str, hint: str, target: str | None = None,
-                extra: tuple[SourceRef, ...] = ()) -> None:
-        subject = (Subject(type="host", site=site, target=target) if target
-                   else Subject(type="binding", site=site, target=shown, name=f"line-{line}"))
-        problems.append(invalid(RULE_ID, subject, shown, line, fld, message, hint, extra))
-
     targets: dict[str, SshTarget] = {}
-    for index, item in enumerate(items):
-        line = items.line_of(index)
-        if not isinstance(item, YMap):
-            problem(line, "item", "an ssh target must be a mapping", "fix the list entry's indentation")
-            continue
-        target_id = item.get("id")
-        if not isinstance(target_id, str) or not target_id.strip():
-            problem(line, "id", "ssh target has no 'id'", f"add 'id:' to the entry at {shown}:{line}")
-            continue
+    for line, item, target_id in named_entries(items, problems, "id", "ssh target"):
         merged = {**defaults, **item}
+        about = problems.about("host", target=target_id)
         first = targets.get(target_id)
         if first is not None:
-            problem(line, "id", f"ssh target '{target_id}' is declared twice (first at {first.source})",
-                    f"remove or rename one of the entries ({first.source}, {shown}:{line})",
-                    target=target_id, extra=(first.source,))
+            problems.add(line, "id", f"ssh target '{target_id}' is declared twice (first at {first.source})",
+                         f"remove or rename one of the entries ({first.source}, {shown}:{line})",
+                         subject=about, extra=(first.source,))
             continue
         host = text(merged.get("host"))
         if host is None:
-            problem(item.line_of("host"), "host", f"ssh target '{target_id}' has no host",
-                    f"add 'host:' to the entry at {shown}:{line}", target=target_id)
+            problems.add(item.line_of("host"), "host", f"ssh target '{target_id}' has no host",
+                         f"add 'host:' to the entry at {shown}:{line}", subject=about)
         port = merged.get("port", DEFAULT_PORT)
         if port is None:
             port = DEFAULT_PORT
@@ -133,8 +107,8 @@ def load_ssh_targets(path: Path, root: Path, site: str) -> SshTargetsFile:
             port = int(port)  # "²" passes isdigit() but not int(); 5,000 digits overflow int()
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             where = item.line_of("port") if "port" in item else defaults.line_of("port")
-            problem(where, "port", f"ssh target '{target_id}': port {port!r} is not a TCP port number",
-                    "write the port as a number between 1 and 65535", target=target_id)
+            problems.add(where, "port", f"ssh target '{target_id}': port {port!r} is not a TCP port number",
+                         "write the port as a number between 1 and 65535", subject=about)
             port = DEFAULT_PORT
         strict = merged.get("strict_host_key_checking")
         if "strict_host_key_checking" in item and _insecure(item["strict_host_key_checking"]):
@@ -150,9 +124,9 @@ def load_ssh_targets(path: Path, root: Path, site: str) -> SshTargetsFile:
             strict_host_key_checking=None if strict is None else _stricttext(strict),
             probe_via=text(merged.get("probe_via")),
             optional=merged.get("optional") is True,
-            field_lines={str(k): v for k, v in item.key_lines.items()},
+            field_lines=key_lines(item),
         )
-    return SshTargetsFile(targets=targets, problems=tuple(problems), shown=shown, present=True,
+    return SshTargetsFile(targets=targets, problems=tuple(problems), shown=shown, present=file.present,
                           insecure_sources=tuple(insecure), defaults_source=defaults_source)
 
 

@@ -19,10 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import BindingsError, located
-from ..model import Finding, Kind, Severity, SourceRef, Subject
-from ..yamlio import YList, YMap, load_yaml_file
-from . import Located, display_path, text
+from ..model import Finding, SourceRef
+from . import Located, Problems, key_lines, named_entries, open_binding, text
 
 RULE_ID = "bindings-stack-registry"
 _PROXMOX_VM = re.compile(r"^proxmox:vm-([0-9]{1,9})$")  # ASCII digits of a sane length: int() accepts them
@@ -63,36 +61,14 @@ class StackRegistryFile:
 
 
 def load_stack_registry(path: Path, root: Path, site: str) -> StackRegistryFile:
-    shown = display_path(path, root)
-    if not path.exists():
-        return StackRegistryFile(shown=shown, present=False)
-    data = load_yaml_file(path)
-    if data is None:
-        return StackRegistryFile(shown=shown, present=True)
-    if not isinstance(data, YMap):
-        raise BindingsError(f"{path}: expected a YAML mapping with a 'stacks:' list")
-    items = data.get("stacks")
-    if items is None:
-        return StackRegistryFile(shown=shown, present=True)
-    if not isinstance(items, YList):
-        raise BindingsError(f"{located(path, data.line_of('stacks'))}: 'stacks' must be a list")
-    problems: list[Finding] = []
-    stacks: list[RegistryStack] = []
-    for index, item in enumerate(items):
-        line = items.line_of(index)
-        stack_id = item.get("stack_id") if isinstance(item, YMap) else None
-        if not isinstance(stack_id, str) or not stack_id.strip():
-            subject = Subject(type="registry-stack", site=site, target=shown, name=f"line-{line}")
-            problems.append(Finding(
-                kind=Kind.INVALID, rule=RULE_ID, subject=subject, field="stack_id",
-                message="a STACK_REGISTRY entry needs a mapping with 'stack_id'",
-                sources=(SourceRef(shown, line),), hint=f"add 'stack_id:' to the entry at {shown}:{line}",
-                severity=Severity.ERROR))
-            continue
-        stacks.append(RegistryStack(
-            stack_id=stack_id, source=SourceRef(shown, item.line), name=text(item.get("name")),
+    file = open_binding(path, root, "a 'stacks:' list")
+    problems = Problems(RULE_ID, site, file.shown, item_type="registry-stack")
+    stacks = [
+        RegistryStack(
+            stack_id=stack_id, source=SourceRef(file.shown, item.line), name=text(item.get("name")),
             status=text(item.get("status")), path=text(item.get("path")),
-            deploy_target=text(item.get("deploy_target")),
-            field_lines={str(k): v for k, v in item.key_lines.items()},
-        ))
-    return StackRegistryFile(stacks=tuple(stacks), problems=tuple(problems), shown=shown, present=True)
+            deploy_target=text(item.get("deploy_target")), field_lines=key_lines(item),
+        )
+        for _line, item, stack_id in named_entries(file.section("stacks"), problems, "stack_id", "STACK_REGISTRY entry")
+    ]
+    return StackRegistryFile(stacks=tuple(stacks), problems=tuple(problems), shown=file.shown, present=file.present)
