@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ...bindings.service_registry import RegistryHost
 from ...model import GONE, DeclaredGuest, Finding, Severity, SourceRef
 from ...settings import RuleScope
 from .context import GovernanceContext
@@ -94,9 +95,7 @@ def _entries(ctx: GovernanceContext) -> Iterator[_Entry]:
     for host in b.registry.hosts.values():
         if ctx.non_guest(host.id) or ctx.non_guest(host.ssh):
             continue
-        guest = next((g for g in ctx.by_vmid.get(host.vmid or -1, ())
-                      if host.proxmox_host in (None, g.proxmox_host)), None)
-        guest = guest or ctx.resolve_name(host.id) or ctx.resolve_name(host.ssh)
+        guest = _registry_guest(ctx, host) or ctx.resolve_name(host.id) or ctx.resolve_name(host.ssh)
         yield _Entry("registry-host", host.id, f"registry host '{host.id}' ({b.registry.shown})", host.source,
                      True, guest, "name" if guest else "", host.id)
     for target in b.backup.targets:
@@ -109,6 +108,17 @@ def _entries(ctx: GovernanceContext) -> Iterator[_Entry]:
         what = f"backup target '{target.name}' ({b.backup.shown}, glob {target.glob})"
         yield _Entry("backup-target", target.name, what, target.source, target.enabled, guest,
                      "vmid" if guest else "", target.host if guest is None else guest.hostname)
+
+
+def _registry_guest(ctx: GovernanceContext, host: RegistryHost) -> DeclaredGuest | None:
+    """The guest a registry host's vmid names: on its `proxmox_host`, else within the host's own site only (a
+    vmid is unique per Proxmox host, not across sites: 101 is immich at home and another guest at the shop)."""
+    if host.vmid is None:
+        return None
+    site = ctx.site_of_name(host.id) or ctx.site
+    return next((g for g in ctx.by_vmid.get(host.vmid, ())
+                 if (g.proxmox_host == host.proxmox_host if host.proxmox_host else ctx.site_of_guest(g) == site)),
+                None)
 
 
 def _by_name_or_address(ctx: GovernanceContext, name: str, address: str | None) -> tuple[DeclaredGuest | None, str]:
