@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+import yaml
+
 from reconciler.governance import run_check
 from tests.test_governance_rules import BASE, site, write
 
@@ -25,3 +28,31 @@ def test_registry_host_with_vmid_only_is_resolved_within_its_own_site(tmp_path):
     assert "'oldbox'" in shop[0].message
     home = [f for f in run_check(site(tmp_path, "home")).findings if f.rule == "governance-orphans"]
     assert [f for f in home if f.subject.name == "oldbox"] == []  # a shop entry: not home's to report
+
+
+def _estate_with_hostname(tmp_path, hostname: str, category: str):
+    """BASE with the guest's hostname and a custom parity category name set; a sites folder for the CLI."""
+    files = copy.deepcopy(BASE)
+    files["ops/bindings/vm.lifecycle.yaml"]["vms"][0]["hostname"] = hostname
+    del files["ops/bindings/vm.lifecycle.yaml"]["vms"][0]["backup_target"]  # a gap: the hostname is in a note
+    root = tmp_path / "bindings"
+    write(root, files)
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    parity = {"categories": [{"name": category, "glob": "ops/bindings/*.yaml", "default_site": "shop"}]}
+    (sites / "shop.yaml").write_text(yaml.safe_dump(
+        {"site": "shop", "bindings_root": str(root), "proxmox": [], "rules": {"parity": parity}}))
+    return sites
+
+
+@pytest.mark.parametrize("args", [
+    ("check", "--site", "shop"), ("check", "--site", "shop", "-f", "markdown"),
+    ("coverage", "--site", "shop", "--all"), ("coverage", "--site", "shop", "--all", "-f", "markdown"),
+    ("parity", "--sites", "shop"), ("parity", "--sites", "shop", "-f", "markdown"),
+], ids=" ".join)
+def test_binding_values_are_escaped_in_every_renderer(cli, tmp_path, args):
+    sites = _estate_with_hostname(tmp_path, "web\x1b[31m", "Files\x1b[31m")
+    result = cli("--sites-dir", sites, *args)
+    assert result.code in (0, 1), result.err
+    assert "\x1b" not in result.out and "\x1b" not in result.err
+    assert "\\x1b" in result.out  # shown, escaped

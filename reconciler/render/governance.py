@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..model.coverage import SURFACE_LABELS, CoverageMatrix, ParityTable
+from . import md_cell, printable
 
 FORMAT_VERSION = 1
 _HEAD = ("site", "vmid", "hostname", "proxmox host", "status")
@@ -23,6 +24,8 @@ def _coverage_cells(matrix: CoverageMatrix) -> tuple[list[str], list[list[str]]]
 
 
 def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    # binding values (hostnames, notes) are data: control characters are shown escaped, never acted on
+    header, rows = [printable(c) for c in header], [[printable(c) for c in row] for row in rows]
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=False)]
 
     def line(cells: Sequence[str]) -> str:
@@ -33,7 +36,7 @@ def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[st
 
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(md_cell(c) for c in cells) + " |"
 
     return [line(header), "|" + "|".join("---" for _ in header) + "|", *(line(r) for r in rows)]
 

@@ -7,27 +7,18 @@ that could not be fully observed. Pure and deterministic: the same report gives 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 from ..model.nightly import KINDS, IgnoreEntry, Mark, NightlyReport, Tracked
-from . import printable
+from . import md_cell, md_text
 from .governance import coverage_markdown
 from .table import VERDICT
 
 SUMMARY_COLUMNS = (*KINDS, "new", "resolved", "ignored", "unobserved")
 
-
-def md_text(text: object) -> str:
-    """Escape what Markdown would otherwise turn into markup inside a sentence."""
-    return re.sub(r"([\\`*<>\[\]])", r"\\\1", printable(text))
-
-
-def md_cell(text: object) -> str:
-    return md_text(text).replace("|", "\\|")
 
 
 def day(stamp: str) -> str:
