@@ -227,20 +227,13 @@ def test_missing_files_are_empty(tmp_path):
 
 
 def test_real_lifecycle_vs_compose_targets_gap(ref_data, tmp_path):
-    """2026-02-20: docker-host's compose target declares `storage`, its vm.lifecycle.yaml guest does not."""
-    from reconciler.model import Declared, LiveState, SiteScope
-    from reconciler.rules import RuleContext, stack_drift
-    from reconciler.rules.registry import run_rules
+    """2026-02-20: docker-host's compose target declares `storage`, its vm.lifecycle.yaml guest does not: parity."""
+    from reconciler.governance import run_check
+    from reconciler.model import Kind
 
     root = ref_data / "spine-bindings" / "2026-02-20"
-    cfg = _site(root, "shop", tmp_path)
-    placement = load_placement(cfg.binding("placement_policy"), root)
-    lifecycle = load_lifecycle(cfg.binding("vm_lifecycle"), root, placement.site_of_proxmox_host, default_site="shop")
-    docker = load_docker_bindings(cfg, lifecycle.guests, placement.site_of_proxmox_host, placement)
-    ctx = RuleContext(scope=SiteScope("shop", frozenset({"pve"}), docker_targets=docker.target_ids),
-                      declared=Declared(guests=lifecycle.guests, stacks=docker.stacks, containers=docker.containers),
-                      live=LiveState())
-    drift = list(run_rules(ctx, (stack_drift,)))
-    assert [(f.address, [str(s) for s in f.sources]) for f in drift] == [
-        ("shop/stack/docker-host/storage/drifted/lifecycle",
+    findings = run_check(_site(root, "shop", tmp_path)).findings
+    lifecycle = [f for f in findings if f.field and f.field.startswith("lifecycle.stacks.")]
+    assert [(f.kind, f.rule, f.subject.vmid, f.field, [str(s) for s in f.sources]) for f in lifecycle] == [
+        (Kind.PARITY, "governance-compose", 200, "lifecycle.stacks.storage",
          ["ops/bindings/docker.compose.targets.yaml:19", "ops/bindings/vm.lifecycle.yaml:47"])]

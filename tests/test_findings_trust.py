@@ -7,6 +7,7 @@ asserts on what the reconciler reports, never on how it computes it.
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import yaml
@@ -56,3 +57,21 @@ def test_binding_values_are_escaped_in_every_renderer(cli, tmp_path, args):
     assert result.code in (0, 1), result.err
     assert "\x1b" not in result.out and "\x1b" not in result.err
     assert "\\x1b" in result.out  # shown, escaped
+
+
+def test_compose_target_stack_missing_from_the_lifecycle_is_parity(tmp_path):
+    files = copy.deepcopy(BASE)
+    files["ops/bindings/docker.compose.targets.yaml"]["targets"]["web"]["stacks"].append(
+        {"name": "extra", "path": "/opt/stacks/extra"})
+    write(tmp_path, files)
+    found = [f for f in run_check(site(tmp_path)).findings if f.rule == "governance-compose"]
+    assert [(f.kind.value, f.subject.vmid, f.field) for f in found] == [("parity", 200, "lifecycle.stacks.extra")]
+    assert [s.file for s in found[0].sources] == ["ops/bindings/docker.compose.targets.yaml",
+                                                  "ops/bindings/vm.lifecycle.yaml"]
+
+
+def test_full_run_reports_a_lifecycle_compose_disagreement_once_as_parity(cli, packaged_demo):
+    findings = json.loads(cli("--site", "demo", "-f", "json").out)["findings"]
+    books = [f for f in findings if "books" in (f["field"] or "") or "books" in f["message"]]
+    assert [(f["kind"], f["rule"]) for f in books] == [("parity", "governance-compose")]
+    assert not [f for f in findings if f["kind"] == "drifted" and f["rule"].startswith("governance")]

@@ -65,6 +65,8 @@ def backup_target_gaps(shift: int):
 EXPECTED_SHOP_0212 = backup_target_gaps(0) | {
     # SERVICE_REGISTRY hosts.docker-host has no vmid (and no proxmox_host); vm.lifecycle.yaml says 200.
     ("governance-registry", 200, "registry.vmid", E, (f"{SR}:692", f"{LC}:28")),
+    # docker-host's compose target declares stack 'storage'; VM 200's `stacks:` in the lifecycle does not list it.
+    ("governance-compose", 200, "lifecycle.stacks.storage", E, (f"{CT}:17", f"{LC}:45")),
     # VM 202 declares stack 'automation'; STACK_REGISTRY calls it automation-stack / n8n (warning).
     ("governance-stack-registry", 202, "stack_registry.automation", W, (f"{LC}:88",)),
     # VM 204 declares stack 'cloudflared'; STACK_REGISTRY calls it cloudflare-tunnel (warning).
@@ -82,6 +84,7 @@ EXPECTED_HOME_0212 = {
 
 EXPECTED_SHOP_0220 = backup_target_gaps(2) | {
     ("governance-registry", 200, "registry.vmid", E, (f"{SR}:694", f"{LC}:30")),
+    ("governance-compose", 200, "lifecycle.stacks.storage", E, (f"{CT}:19", f"{LC}:47")),
     # SERVICE_REGISTRY says immich's ssh_user is ubuntu; ssh.targets.yaml (and the lifecycle) say ronny.
     ("governance-registry", 203, "registry.ssh_user", E, (f"{SR}:736", f"{SSH}:115", f"{LC}:116")),
     ("governance-stack-registry", 202, "stack_registry.automation", W, (f"{LC}:90",)),
@@ -142,11 +145,12 @@ def test_registry_required_at_home_when_configured(ref_data):
 
 # Hand-checked: (vmid, SSH, registry, backup, health, compose). Registry is n.a. at home (shop-only
 # policy); health and compose are n.a. for 100 (HA OS: no stacks); stopped, decommissioned and template
-# guests are n.a. everywhere; 200 misses its registry vmid; 206-211 miss their backup_target names.
+# guests are n.a. everywhere; 200 misses its registry vmid and the lifecycle lacks its compose stack 'storage';
+# 206-211 miss their backup_target names.
 EXPECTED_CELLS_0212 = {
     100: "OK n.a. OK n.a. n.a.", 101: "n.a. n.a. n.a. n.a. n.a.", 102: "OK n.a. OK OK OK",
     103: "n.a. n.a. n.a. n.a. n.a.", 105: "n.a. n.a. n.a. n.a. n.a.",
-    200: "OK MISS OK OK OK", 201: "n.a. n.a. n.a. n.a. n.a.", 202: "OK OK OK OK OK", 203: "OK OK OK OK OK",
+    200: "OK MISS OK OK MISS", 201: "n.a. n.a. n.a. n.a. n.a.", 202: "OK OK OK OK OK", 203: "OK OK OK OK OK",
     204: "OK OK OK OK OK", 205: "OK OK OK OK OK", 206: "OK OK MISS OK OK", 207: "OK OK MISS OK OK",
     209: "OK OK MISS OK OK", 210: "OK OK MISS OK OK", 211: "OK OK MISS OK OK", 9000: "n.a. n.a. n.a. n.a. n.a.",
 }
@@ -157,8 +161,8 @@ def test_coverage_matrix_2026_02_12_matches_the_hand_checked_table(ref_data):
     matrix = run_coverage([cfg(ref_data, "home", date), cfg(ref_data, "shop", date)], include_all=True)
     cells = {r.vmid: " ".join(r.cells[s].value for s in matrix.surfaces) for r in matrix.rows}
     assert cells == EXPECTED_CELLS_0212
-    # 17 guests; governed = in scope with no MISS: 100, 102, 202, 203, 204, 205; gaps = 1 + 5 MISS cells
-    assert matrix.summary == "17 guests | 6 governed | 6 gaps"
+    # 17 guests; governed = in scope with no MISS: 100, 102, 202, 203, 204, 205; gaps = 2 + 5 MISS cells
+    assert matrix.summary == "17 guests | 6 governed | 7 gaps"
     assert int(matrix.exit_code) == 1
     assert coverage_text(matrix) == (GOLDEN / "coverage-2026-02-12.txt").read_text()
     assert coverage_markdown(matrix) == (GOLDEN / "coverage-2026-02-12.md").read_text()
@@ -169,7 +173,7 @@ def test_coverage_default_rows_are_the_guests_in_scope(ref_data):
     date = "2026-02-12"
     matrix = run_coverage([cfg(ref_data, "shop", date), cfg(ref_data, "home", date)])
     assert sorted(r.vmid for r in matrix.rows) == [100, 102, 200, 202, 203, 204, 205, 206, 207, 209, 210, 211]
-    assert matrix.summary == "12 guests | 6 governed | 6 gaps"
+    assert matrix.summary == "12 guests | 6 governed | 7 gaps"
     assert all(r.cells["registry"] is Cell.NA for r in matrix.rows if r.site == "home")
 
 

@@ -16,9 +16,7 @@ import re
 from dataclasses import dataclass
 
 from ..model import (
-    EXPECTED_LIVE,
     Declared,
-    DeclaredGuest,
     DeclaredStack,
     DockerObservation,
     Gap,
@@ -45,7 +43,6 @@ class HostView:
     declared: tuple[DeclaredStack, ...]
     matches: tuple[StackMatch, ...] = ()  # only for observed hosts
     unclaimed: tuple[LiveStack, ...] = ()  # live stacks no declaration claims (observed hosts)
-    guests: tuple[DeclaredGuest, ...] = ()  # declared guests expected live whose ssh_target is this host
 
     @property
     def observed(self) -> bool:
@@ -59,8 +56,8 @@ class HostView:
 def view_hosts(scope: SiteScope, declared_state: Declared, live_state: LiveState) -> tuple[HostView, ...]:
     """One view per docker host of the site (sorted by target); built once per evaluation (RuleContext.hosts).
 
-    Stacks, observations and guests are grouped by host in one pass each: the cost grows with
-    hosts + stacks + guests, not with their product (benchmarks/core.py measures it).
+    Stacks and observations are grouped by host in one pass each: the cost grows with
+    hosts + stacks, not with their product (benchmarks/core.py measures it).
     """
     stacks: dict[str, list[DeclaredStack]] = {}
     for stack in declared_state.stacks:
@@ -68,26 +65,19 @@ def view_hosts(scope: SiteScope, declared_state: Declared, live_state: LiveState
     observations: dict[str, DockerObservation] = {}
     for obs in live_state.docker:
         observations.setdefault(obs.target, obs)  # the first observation of a host wins
-    guests: dict[str, list[DeclaredGuest]] = {}
-    for guest in declared_state.guests:
-        if guest.ssh_target and guest.status in EXPECTED_LIVE:
-            guests.setdefault(guest.ssh_target, []).append(guest)
-    views = tuple(_view(target, tuple(stacks.get(target, ())), observations.get(target),
-                        tuple(guests.get(target, ())))
-                  for target in sorted(scope.docker_targets))
-    return views
+    return tuple(_view(target, tuple(stacks.get(target, ())), observations.get(target))
+                 for target in sorted(scope.docker_targets))
 
 
-def _view(target: str, declared: tuple[DeclaredStack, ...], obs: DockerObservation | None,
-          guests: tuple[DeclaredGuest, ...]) -> HostView:
+def _view(target: str, declared: tuple[DeclaredStack, ...], obs: DockerObservation | None) -> HostView:
     if obs is None:
         gap = Gap("docker_host", Reason.SKIPPED, "docker hosts were not collected in this run", target=target)
-        return HostView(target, None, gap, declared, guests=guests)
+        return HostView(target, None, gap, declared)
     if not obs.observed:
         gap = obs.gap or Gap("docker_host", Reason.SSH_ERROR, "not observed", target=target)
-        return HostView(target, obs, gap, declared, guests=guests)
+        return HostView(target, obs, gap, declared)
     matches, unclaimed = _match(declared, obs)
-    return HostView(target, obs, None, declared, matches, unclaimed, guests)
+    return HostView(target, obs, None, declared, matches, unclaimed)
 
 
 def _match(declared: tuple[DeclaredStack, ...], obs: DockerObservation) -> tuple[tuple[StackMatch, ...], tuple]:

@@ -6,9 +6,10 @@ Fields:
   directory nor the directory of one of its compose files;
 - `compose_file`: a declared compose file is not among the project's config files;
 - `state`: the project is not fully running (e.g. `exited(1), running(3)`); one-off containers of
-  `docker compose run` are not counted;
-- `lifecycle`: `vm.lifecycle.yaml` lists a stack under the host's guest (`ssh_target`) that the host's
-  compose target does not declare, or the reverse. This one needs no live data.
+  `docker compose run` are not counted.
+
+Where `vm.lifecycle.yaml` and `docker.compose.targets.yaml` disagree about a host's stacks, nothing live
+differs: that is `parity`, reported by governance-compose.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 
-from ..model import DeclaredGuest, DeclaredStack, Finding, Kind, LiveStack, Severity
+from ..model import DeclaredStack, Finding, Kind, LiveStack, Severity
 from . import RuleContext
 from ._stacks import HostView, expand_path, live_dirs, stack_subject
 
@@ -29,7 +30,6 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             for match in view.matches:
                 if match.live is not None:
                     yield from _compare(ctx, view, match.declared, match.live, match.renamed)
-        yield from _lifecycle(ctx, view)
 
 
 def _finding(ctx: RuleContext, view: HostView, stack: DeclaredStack, field: str, declared: object, live: object,
@@ -70,40 +70,3 @@ def _compare(ctx: RuleContext, view: HostView, stack: DeclaredStack, live: LiveS
                        f"stack {stack.name} on {where} is not fully running: {live.status_text}",
                        f"start it (docker compose up -d in {stack.path or 'its directory'}), or remove it at "
                        f"{stack.source}", Severity.WARNING if running else Severity.ERROR)
-
-
-def _lifecycle(ctx: RuleContext, view: HostView) -> Iterator[Finding]:
-    guests = view.guests  # declared guests expected live whose ssh_target is this host
-    if not guests:
-        return
-    compose = {s.name: s for s in view.declared}
-    listed: dict[str, DeclaredGuest] = {}
-    for guest in guests:
-        for name in guest.stacks:
-            listed.setdefault(name, guest)
-    for name, guest in sorted(listed.items()):
-        if name in compose:
-            continue
-        label = f"guest {guest.vmid} ({guest.hostname})"
-        yield Finding(
-            kind=Kind.DRIFTED, rule=RULE_ID, subject=stack_subject(ctx.scope.site, view.target, name),
-            field="lifecycle", declared=name, live=None, severity=Severity.WARNING,
-            sources=(guest.source_of("stacks"),),
-            message=f"{ctx.lifecycle_file} lists stack {name} for {label} but docker.compose.targets.yaml does "
-                    f"not declare it on {view.target}",
-            hint=f"add {{name: {name}, path: ...}} to {view.target} in docker.compose.targets.yaml, or remove it "
-                 f"from the stacks of {label} at {guest.source_of('stacks')}",
-        )
-    guest = guests[0]
-    label = f"guest {guest.vmid} ({guest.hostname})"
-    for name, stack in compose.items():
-        if name in listed:
-            continue
-        yield Finding(
-            kind=Kind.DRIFTED, rule=RULE_ID, subject=stack_subject(ctx.scope.site, view.target, name),
-            field="lifecycle", declared=None, live=name, severity=Severity.WARNING,
-            sources=(stack.source, guest.source_of("stacks")),
-            message=f"stack {name} is declared on {view.target} in docker.compose.targets.yaml but "
-                    f"{ctx.lifecycle_file} does not list it for {label}",
-            hint=f"add {name} to the stacks of {label} at {guest.source_of('stacks')}, or remove it at {stack.source}",
-        )

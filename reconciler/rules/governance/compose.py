@@ -1,11 +1,15 @@
-"""governance-compose: a guest with `stacks:` has an enabled docker.compose.targets.yaml target through its
-ssh target, holding each of those stacks."""
+"""governance-compose: a guest's `stacks:` and its docker.compose.targets.yaml target agree, both ways.
+
+A guest with `stacks:` has an enabled compose target through its ssh target holding each of them, and every
+stack that target declares is listed under the guest (any guest expected live on that ssh target). Both
+directions compare two binding files, so they are `parity`, never `drifted` (nothing live differs).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ...model import DeclaredGuest, Finding
+from ...model import EXPECTED_LIVE, DeclaredGuest, Finding
 from ...settings import RuleScope
 from .context import GovernanceContext
 
@@ -21,6 +25,11 @@ def applies(ctx: GovernanceContext, guest: DeclaredGuest) -> bool:
 
 
 def check(ctx: GovernanceContext) -> Iterator[Finding]:
+    yield from _listed_but_not_declared(ctx)
+    yield from _declared_but_not_listed(ctx)
+
+
+def _listed_but_not_declared(ctx: GovernanceContext) -> Iterator[Finding]:
     scope, compose = ctx.policy.scope(RULE_ID), ctx.bindings.compose
     shown, lifecycle = compose.shown, ctx.bindings.lifecycle.shown
     for guest in ctx.site_guests:
@@ -58,3 +67,28 @@ def check(ctx: GovernanceContext) -> Iterator[Finding]:
                 [guest.source_of("stacks"), target.source_of("stacks")],
                 hint=f"add '- name: {stack}' with its path under {target.id}: in {shown}, "
                      "or remove it from the lifecycle entry")
+
+
+def _declared_but_not_listed(ctx: GovernanceContext) -> Iterator[Finding]:
+    """Stacks an enabled compose target declares that no lifecycle entry of its guest lists."""
+    scope = ctx.policy.scope(RULE_ID)
+    if FILE_KEY in ctx.bindings.missing:
+        return
+    for target in ctx.bindings.compose.by_host().values():
+        guests = [g for g in ctx.by_ssh_target.get(target.ssh_target, ())
+                  if g.status in EXPECTED_LIVE and g.proxmox_host in ctx.bindings.scope.proxmox_hosts
+                  and scope.covers(g, ctx.site)]
+        if not guests:
+            continue
+        listed = {name for guest in guests for name in guest.stacks}
+        guest = guests[0]
+        label = f"{guest.hostname} ({guest.proxmox_host}/{guest.vmid})"
+        for stack in target.stacks:
+            if stack.name in listed:
+                continue
+            yield ctx.guest_finding(
+                RULE_ID, scope, guest, f"lifecycle.stacks.{stack.name}",
+                f"{label}: compose target '{target.id}' declares stack '{stack.name}', which the guest's stacks "
+                f"in {ctx.bindings.lifecycle.shown} do not list",
+                [stack.source, guest.source_of("stacks")],
+                hint=f"add {stack.name} to the stacks at {guest.source_of('stacks')}, or remove it at {stack.source}")
