@@ -141,7 +141,7 @@ def test_demo_docker_findings(cli, packaged_demo):
     assert state["live"] == "exited(1), running(2)" and state["severity"] == "warning"
     # the lifecycle lists `books`, the compose target does not: two files disagree, nothing live differs
     assert not [f for f in findings if f["kind"] == "drifted" and f["field"] == "lifecycle"]
-    lifecycle = by_address["demo/qemu/101/parity/compose.stacks.books"]
+    lifecycle = by_address["demo/qemu/demo-pve/101/parity/compose.stacks.books"]
     assert lifecycle["sources"][0] == f"{LIFECYCLE}:{_line_of(LIFECYCLE, 'books')}"
     unreachable = by_address["demo/host/edge-runner/unknown"]
     assert unreachable["reason"] == "ssh_timeout"
@@ -160,12 +160,12 @@ def test_demo_governance_parity_is_few_and_meaningful(cli, packaged_demo):
     rules = {f["rule"] for f in parity}
     assert {"governance-backup", "governance-orphans", "governance-compose", "governance-registry"} <= rules
     by_address = {f["address"]: f for f in parity}
-    gateway = by_address["demo/qemu/100/parity/backup_target"]
+    gateway = by_address["demo/qemu/demo-pve/100/parity/backup_target"]
     assert gateway["sources"][0] == f"{LIFECYCLE}:{_line_of(LIFECYCLE, 'backup_target: vm-100-primary')}"
     assert "vm-100-gateway-primary" in gateway["hint"]
-    assert "demo/lxc/122/parity/backup" in by_address
+    assert "demo/lxc/demo-lab/122/parity/backup" in by_address
     assert "demo/ssh-target/kiosk/parity/orphan" in by_address
-    registry = by_address["demo/qemu/106/parity/registry.vmid"]
+    registry = by_address["demo/qemu/demo-pve/106/parity/registry.vmid"]
     assert registry["sources"][0] == f"{REGISTRY}:{_line_of(REGISTRY, 'vmid: 116')}"
 
 
@@ -177,11 +177,12 @@ def test_demo_finding_ids_are_stable(cli, packaged_demo):
 
 def test_demo_findings_cite_binding_lines(cli, packaged_demo):
     by_address = {f["address"]: f for f in _report(cli)["findings"]}
-    memory = by_address["demo/qemu/101/drifted/memory_mb"]
+    memory = by_address["demo/qemu/demo-pve/101/drifted/memory_mb"]
     assert memory["declared"] == 8192 and memory["live"] == 4096
     assert memory["sources"] == [f"{LIFECYCLE}:{_line_of(LIFECYCLE, 'memory_mb: 8192')}"]
-    assert by_address["demo/qemu/106/missing"]["sources"] == [f"{LIFECYCLE}:{_line_of(LIFECYCLE, 'vmid: 106')}"]
-    duplicate = by_address["demo/qemu/101/invalid/duplicate"]
+    missing = by_address["demo/qemu/demo-pve/106/missing"]
+    assert missing["sources"] == [f"{LIFECYCLE}:{_line_of(LIFECYCLE, 'vmid: 106')}"]
+    duplicate = by_address["demo/qemu/demo-pve/101/invalid/duplicate"]
     assert duplicate["sources"] == [f"{LIFECYCLE}:{_line_of(LIFECYCLE, 'invalid: duplicate vmid')}",
                                      f"{LIFECYCLE}:{_line_of(LIFECYCLE, 'id: 101')}"]
     container = by_address["demo/container/monitor/alertmanager/missing"]

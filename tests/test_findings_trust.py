@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import yaml
 
+import reconciler
 from reconciler.governance import run_check
+from reconciler.model import Kind
 from tests.test_governance_rules import BASE, site, write
 
 
@@ -75,3 +79,63 @@ def test_full_run_reports_a_lifecycle_compose_disagreement_once_as_parity(cli, p
     books = [f for f in findings if "books" in (f["field"] or "") or "books" in f["message"]]
     assert [(f["kind"], f["rule"]) for f in books] == [("parity", "governance-compose")]
     assert not [f for f in findings if f["kind"] == "drifted" and f["rule"].startswith("governance")]
+
+
+# ── stable ids: unrelated lines moving changes no id ─────────────────────────
+
+DEMO = Path(reconciler.__file__).parent / "demo"
+
+
+def _shift_every_binding_file(root: Path) -> int:
+    """Insert 5 comment lines at the top of every YAML file under `root`; how many files were shifted."""
+    shifted = 0
+    for path in sorted(root.rglob("*.yaml")):
+        path.write_text("# one\n# two\n# three\n# four\n# five\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+        shifted += 1
+    return shifted
+
+
+def _ids(cli, sites: Path, *args: str) -> dict[str, str]:
+    result = cli("--sites-dir", sites, *args, "-f", "json")
+    assert result.code in (0, 1), result.err
+    data = json.loads(result.out)
+    return {f["id"]: f"{f['address']} {f['sources']}" for f in data["findings"]}
+
+
+def test_demo_finding_ids_survive_lines_inserted_above_them(cli, tmp_path):
+    sites = tmp_path / "sites"
+    shutil.copytree(DEMO, sites / "copy")
+    (sites / "copy.yaml").write_text((DEMO / "demo.yaml").read_text().replace("site: demo", "site: copy")
+                                     .replace("bindings_root: bindings", "bindings_root: copy/bindings")
+                                     .replace("live_snapshot: live.json", "live_snapshot: copy/live.json"))
+    # entries that cannot name themselves (no id, no name): their findings need an id all the same
+    unnamed = {"ops/bindings/backup.inventory.yaml": "  - glob: vzdump-qemu-999-*.vma.zst\n",
+               "ops/bindings/vm.lifecycle.yaml": "  - hostname: nameless\n    status: active\n",
+               "ops/bindings/services.health.yaml": "  - url: http://127.0.0.1:9/\n",
+               "ops/bindings/ssh.targets.yaml": "    - host: 127.0.0.1\n"}
+    for rel, entry in unnamed.items():
+        path = sites / "copy" / "bindings" / rel
+        path.write_text(path.read_text(encoding="utf-8") + entry, encoding="utf-8")
+    before = _ids(cli, sites, "--site", "copy")
+    assert sum("/line-" in a or "/entry-" in a for a in before.values()) >= 4, sorted(before.values())
+    kinds = {k.value for a in before.values() for k in Kind if f"/{k.value}" in a.split(" ")[0]}
+    assert len(before) > 20 and {"invalid", "drifted", "parity", "unknown", "missing"} <= kinds, kinds
+    assert _shift_every_binding_file(sites / "copy" / "bindings") >= 9
+    after = _ids(cli, sites, "--site", "copy")
+    assert set(after) == set(before), (sorted(set(before) - set(after)), sorted(set(after) - set(before)))
+    assert before != after  # the sources did move by five lines: the check compares ids, not lines
+
+
+@pytest.mark.parametrize("date", ["2026-02-12", "2026-02-20"])
+@pytest.mark.parametrize("name", ["shop", "home"])
+def test_real_snapshot_finding_ids_survive_lines_inserted_above_them(cli, ref_data, tmp_path, date, name):
+    root = tmp_path / "bindings"
+    shutil.copytree(ref_data / "spine-bindings" / date, root)
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    (sites / f"{name}.yaml").write_text(f"site: {name}\nbindings_root: {root}\nproxmox: []\n")
+    before = _ids(cli, sites, "check", "--site", name)
+    assert before
+    assert _shift_every_binding_file(root) >= 8
+    after = _ids(cli, sites, "check", "--site", name)
+    assert set(after) == set(before), (sorted(set(before) - set(after)), sorted(set(after) - set(before)))

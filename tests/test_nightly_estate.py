@@ -5,14 +5,14 @@ Night 1 and night 2 differ so that every mark appears on night 2:
 
 | finding (address)                      | night 1 | night 2                                              |
 |----------------------------------------|---------|------------------------------------------------------|
-| lab/qemu/200/drifted/memory_mb         | new     | persisting (its ignore entry expired on 2026-10-31)  |
-| lab/qemu/201/drifted/cpu_cores         | new     | fixed → resolved                                     |
-| lab/qemu/200/drifted/power             | -       | stopped → new                                        |
-| lab/qemu/210/drifted/cpu_cores (beta)  | new     | beta missing from the snapshot → unobserved          |
-| lab/host/beta/unknown, qemu/210/unknown| -       | new                                                  |
-| lab/lxc/250/unregistered               | ignored | ignored by `lab/lxc/250/*`                           |
-| lab/qemu/201/parity/backup             | ignored | ignored by `lab/qemu/201/parity/*` (expires 2099)    |
-| lab/qemu/201/parity/backup_target      | new     | persisting: re-included by `!lab/qemu/201/parity/…`  |
+| lab/qemu/alpha/200/drifted/memory_mb         | new     | persisting (its ignore entry expired on 2026-10-31)  |
+| lab/qemu/alpha/201/drifted/cpu_cores         | new     | fixed → resolved                                     |
+| lab/qemu/alpha/200/drifted/power             | -       | stopped → new                                        |
+| lab/qemu/beta/210/drifted/cpu_cores (beta)  | new     | beta missing from the snapshot → unobserved          |
+| lab/host/beta/unknown, qemu/beta/210/unknown| -       | new                                                  |
+| lab/lxc/alpha/250/unregistered               | ignored | ignored by `lab/lxc/alpha/250/*`                           |
+| lab/qemu/alpha/201/parity/backup             | ignored | ignored by `lab/qemu/alpha/201/parity/*` (expires 2099)    |
+| lab/qemu/alpha/201/parity/backup_target      | new     | persisting: re-included by `!lab/qemu/alpha/201/parity/…`  |
 """
 
 from __future__ import annotations
@@ -78,12 +78,12 @@ BINDINGS = {
 
 IGNORE_FILE = """\
 # Known and accepted, reviewed every quarter.
-lab/lxc/250/*  reason: scratch container, destroyed after the migration
-lab/qemu/201/parity/*  expires: 2099-12-31  reason: db backups move to the NAS
+lab/lxc/alpha/250/*  reason: scratch container, destroyed after the migration
+lab/qemu/alpha/201/parity/*  expires: 2099-12-31  reason: db backups move to the NAS
 
 # ...but a wrong backup_target name is a typo to fix now:
-!lab/qemu/201/parity/backup_target
-lab/qemu/200/drifted/memory_mb  expires: 2026-10-31  reason: resize planned in October
+!lab/qemu/alpha/201/parity/backup_target
+lab/qemu/alpha/200/drifted/memory_mb  expires: 2026-10-31  reason: resize planned in October
 """
 
 

@@ -126,7 +126,7 @@ def test_html_is_self_contained_and_renders_in_headless_chromium(two_nights: Lab
         "sources": "Sources not fully observed"}
     assert dom.count('class="night"') == 2  # one trend point per night in the history
     assert dom.count('class="cell-miss"') == 1 and dom.count('class="cell-ok"') >= 5
-    assert "lab/qemu/210/drifted/cpu_cores" in dom.split('id="unobserved"')[1].split("</section>")[0]
+    assert "lab/qemu/beta/210/drifted/cpu_cores" in dom.split('id="unobserved"')[1].split("</section>")[0]
 
     shot = tmp_path / "nightly-report.png"
     run_chromium(page, tmp_path / "profile", f"--screenshot={shot}")

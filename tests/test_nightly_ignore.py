@@ -60,17 +60,18 @@ def test_report_lists_ignored_findings_apart_and_reports_expired_entries(tmp_pat
     ignored = {f["address"]: (f["ignored_by"]["pattern"], f["ignored_by"]["line"], f["ignored_by"]["reason"])
                for f in report["ignored"]}
     assert ignored == {
-        "lab/lxc/250/unregistered": ("lab/lxc/250/*", 2, "scratch container, destroyed after the migration"),
-        "lab/qemu/201/parity/backup": ("lab/qemu/201/parity/*", 3, "db backups move to the NAS"),
+        "lab/lxc/alpha/250/unregistered": ("lab/lxc/alpha/250/*", 2,
+                                           "scratch container, destroyed after the migration"),
+        "lab/qemu/alpha/201/parity/backup": ("lab/qemu/alpha/201/parity/*", 3, "db backups move to the NAS"),
     }
     reported = {f["address"] for f in report["findings"]}
     assert not reported & set(ignored)  # never both reported and ignored
-    assert "lab/qemu/201/parity/backup_target" in reported  # re-included by the `!` line
-    assert "lab/qemu/200/drifted/memory_mb" in reported  # its entry expired on 2026-10-31
+    assert "lab/qemu/alpha/201/parity/backup_target" in reported  # re-included by the `!` line
+    assert "lab/qemu/alpha/200/drifted/memory_mb" in reported  # its entry expired on 2026-10-31
     assert report["ignore_expired"] == [{"file": str(lab.root / ".reconcileignore"), "line": 7,
-                                         "pattern": "lab/qemu/200/drifted/memory_mb",
+                                         "pattern": "lab/qemu/alpha/200/drifted/memory_mb",
                                          "reason": "resize planned in October", "expires": "2026-10-31"}]
-    assert ".reconcileignore:7: ignore entry 'lab/qemu/200/drifted/memory_mb' expired on 2026-10-31" in result.err
+    assert ".reconcileignore:7: ignore entry 'lab/qemu/alpha/200/drifted/memory_mb' expired on 2026-10-31" in result.err
     assert report["changes"]["ignored"] == 2 and report["summary"]["unregistered"] == 0
 
 
@@ -99,7 +100,7 @@ def test_ignore_add_appends_and_keeps_every_existing_byte(tmp_path: Path, cli) -
     ignore = lab.root / ".reconcileignore"
     ignore.write_bytes(original.encode())
     report = report_of(lab, cli)
-    target = next(f for f in report["findings"] if f["address"] == "lab/qemu/200/drifted/memory_mb")
+    target = next(f for f in report["findings"] if f["address"] == "lab/qemu/alpha/200/drifted/memory_mb")
 
     added = cli("ignore", "add", "--from-report", lab.out / "n.json", "--id", target["id"][:8],
                 "--reason", "resize in the next maintenance window", "--expires", "2026-12-31",
@@ -109,7 +110,7 @@ def test_ignore_add_appends_and_keeps_every_existing_byte(tmp_path: Path, cli) -
     assert after.startswith(original.encode() + b"\r\n")  # old bytes untouched; only the missing line end added
     new_lines = after[len(original) + 2:].decode().split("\r\n")
     assert new_lines[0].startswith("# drifted: 200 (web) memory_mb: declared 2048, live 4096 (id " + target["id"])
-    assert new_lines[1:] == ["lab/qemu/200/drifted/memory_mb  expires: 2026-12-31  "
+    assert new_lines[1:] == ["lab/qemu/alpha/200/drifted/memory_mb  expires: 2026-12-31  "
                              "reason: resize in the next maintenance window", ""]
     assert f"{ignore}:{len(after.decode().split(chr(10))) - 1}" in added.out
 

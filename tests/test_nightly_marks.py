@@ -70,8 +70,8 @@ def test_new_persisting_resolved_and_unreachable_host_is_not_resolved(cli, env: 
         estate = write_estate(env / "n3", servers, tls="fingerprint")
         code3, third = night(cli, estate.sites, state, out, NIGHTS[2])
 
-    drift_memory, drift_power, drift_name = ("lab/qemu/100/drifted/memory_mb", "lab/qemu/102/drifted/power",
-                                             "lab/qemu/200/drifted/name")
+    drift_memory, drift_power, drift_name = ("lab/qemu/alpha/100/drifted/memory_mb", "lab/qemu/alpha/102/drifted/power",
+                                             "lab/qemu/beta/200/drifted/name")
     assert (code1, code2, code3) == (1, 1, 1)
     assert marks(first) == {drift_memory: ("new", "2026-11-01"), drift_power: ("new", "2026-11-01"),
                             drift_name: ("new", "2026-11-01")}
@@ -82,9 +82,9 @@ def test_new_persisting_resolved_and_unreachable_host_is_not_resolved(cli, env: 
     # night 2: persisting keeps its first-seen date, the fix is resolved, the new guest is new,
     # and beta's drift is carried as unobserved: beta's own unknown findings are what is new about it
     assert marks(second)[drift_memory] == ("persisting", "2026-11-01")
-    assert marks(second)["lab/lxc/150/unregistered"] == ("new", "2026-11-02")
+    assert marks(second)["lab/lxc/alpha/150/unregistered"] == ("new", "2026-11-02")
     assert {a for a, (m, _) in marks(second).items() if m == "new"} == {
-        "lab/lxc/150/unregistered", "lab/host/beta/unknown", "lab/qemu/200/unknown"}
+        "lab/lxc/alpha/150/unregistered", "lab/host/beta/unknown", "lab/qemu/beta/200/unknown"}
     assert addresses(second, "resolved") == {drift_power}
     assert addresses(second, "unobserved") == {drift_name}
     carried = second["unobserved"][0]
@@ -98,8 +98,8 @@ def test_new_persisting_resolved_and_unreachable_host_is_not_resolved(cli, env: 
     # night 3: beta is back; its drift is persisting since night 1 (never resolved, never new again)
     assert marks(third)[drift_name] == ("persisting", "2026-11-01")
     assert marks(third)[drift_memory] == ("persisting", "2026-11-01")
-    assert marks(third)["lab/lxc/150/unregistered"] == ("persisting", "2026-11-02")
-    assert addresses(third, "resolved") == {"lab/host/beta/unknown", "lab/qemu/200/unknown"}
+    assert marks(third)["lab/lxc/alpha/150/unregistered"] == ("persisting", "2026-11-02")
+    assert addresses(third, "resolved") == {"lab/host/beta/unknown", "lab/qemu/beta/200/unknown"}
     assert third["unobserved"] == []
 
 
@@ -113,7 +113,7 @@ def test_node_offline_carries_its_guests_findings_as_unobserved(cli, env: Path) 
         night(cli, estate.sites, state, out, NIGHTS[0])
         servers["alpha"].estate.set_node_status("pve", "offline")
         code, report = night(cli, estate.sites, state, out, NIGHTS[1])
-    assert addresses(report, "unobserved") == {"lab/qemu/100/drifted/memory_mb"}
+    assert addresses(report, "unobserved") == {"lab/qemu/alpha/100/drifted/memory_mb"}
     assert report["resolved"] == []
     assert "node_offline" in report["unobserved"][0]["unobserved_reason"]
     assert code == 1

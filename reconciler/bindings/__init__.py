@@ -16,6 +16,7 @@ Also shared: `display_path` (how a file is named in findings) and `text` (an opt
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,12 +118,23 @@ class Problems:
     def __init__(self, rule: str, site: str, shown: str, item_type: str = "binding") -> None:
         self.rule, self.site, self.shown, self.item_type = rule, site, shown, item_type
         self.found: list[Finding] = []
+        self._unnamed: dict[str, int] = {}
 
     def add(self, line: int, field: str, message: str, hint: str, *, name: str | None = None,
-            subject: Subject | None = None, extra: tuple[SourceRef, ...] = ()) -> None:
+            subject: Subject | None = None, extra: tuple[SourceRef, ...] = (), entry: Any = None) -> None:
+        """One `invalid` finding at `line`. Without `name` or `subject`, `entry` (the offending item) names it."""
         if subject is None:
-            subject = Subject(type=self.item_type, site=self.site, target=self.shown, name=name or f"line-{line}")
+            subject = Subject(type=self.item_type, site=self.site, target=self.shown,
+                              name=name or self._unnamed_name(entry, field, message))
         self.found.append(invalid(self.rule, subject, self.shown, line, field, message, hint, extra))
+
+    def _unnamed_name(self, entry: Any, field: str, message: str) -> str:
+        """`entry-<digest of its content>`: the id of a finding must not change when unrelated lines move, so
+        an entry that cannot name itself is named by what it says, never by its line; equal entries count up."""
+        basis = _canonical(entry) if entry is not None else f"{field}|{message}"
+        name = "entry-" + hashlib.sha256(basis.encode()).hexdigest()[:10]
+        seen = self._unnamed[name] = self._unnamed.get(name, 0) + 1
+        return name if seen == 1 else f"{name}-{seen}"
 
     def about(self, type: str, **keys: Any) -> Subject:
         """A subject of this site (`type` plus its identifying keys)."""
@@ -143,10 +155,22 @@ def named_entries(items: YList | None, problems: Problems, key: str, what: str) 
     for index, item in enumerate(items or ()):
         line = items.line_of(index)
         if not isinstance(item, YMap):
-            problems.add(line, "item", f"each {what} must be a mapping", "fix the list entry's indentation")
+            problems.add(line, "item", f"each {what} must be a mapping", "fix the list entry's indentation",
+                         entry=item)
             continue
         name = item.get(key)
         if not isinstance(name, str) or not name.strip():
-            problems.add(line, key, f"{what} has no '{key}'", f"add '{key}:' to the entry at {problems.shown}:{line}")
+            problems.add(line, key, f"{what} has no '{key}'", f"add '{key}:' to the entry at {problems.shown}:{line}",
+                         entry=item)
             continue
         yield line, item, name
+
+
+def _canonical(value: Any) -> str:
+    """A loaded YAML value as text that does not depend on key order or on where it was written."""
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k!r}:{_canonical(v)}" for k, v in sorted(value.items(), key=lambda kv: repr(kv[0])))\
+            + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_canonical(v) for v in value) + "]"
+    return repr(value)

@@ -73,15 +73,17 @@ class _ItemLoader:
     def __init__(self, problems: Problems, defaults: YMap, site_of: SiteOf) -> None:
         self.problems, self.defaults, self.site_of = problems, defaults, site_of
         self.shown = problems.shown
+        self.entry: Any = None  # the item being loaded: names the problems of an item without a vmid
 
     def problem(self, line: int, field: str, message: str, *, hint: str, vmid: int | None = None,
                 host: str | None = None, extra: tuple[SourceRef, ...] = (), vm_type: str = "qemu") -> None:
         # a guest's problem belongs to the site of its Proxmox host (the run's site when unknown)
         site = (self.site_of(host) if host else None) or self.problems.site
         subject = Subject(type=vm_type, site=site, proxmox_host=host, vmid=vmid) if vmid is not None else None
-        self.problems.add(line, field, message, hint, subject=subject, extra=extra)
+        self.problems.add(line, field, message, hint, subject=subject, extra=extra, entry=self.entry)
 
     def load(self, item: Any, line: int) -> DeclaredGuest | None:
+        self.entry = item
         if not isinstance(item, YMap):
             self.problem(line, "item", "a 'vms' entry must be a mapping", hint="fix the list entry's indentation")
             return None

@@ -202,7 +202,8 @@ def ignore_add(
     expires: Annotated[str | None, typer.Option("--expires", metavar="YYYY-MM-DD",
                                                 help="Last day the entry applies.")] = None,
     pattern: Annotated[str | None, typer.Option(
-        "--pattern", help="Ignore more than this finding (must match its address), e.g. 'home/qemu/101/*'.")] = None,
+        "--pattern",
+        help="Ignore more than this finding (must match its address), e.g. 'home/qemu/proxmox-home/101/*'.")] = None,
     ignore: IgnoreOpt = None,
     sites_dir: SitesDirOpt = None,
     bindings: BindingsOpt = None,

@@ -372,9 +372,13 @@ class Subject:
 
     @property
     def handle(self) -> str:
-        """The readable path segment(s) identifying the subject within its site."""
+        """The readable path segment(s) identifying the subject within its site.
+
+        A guest is `type/proxmox_host/vmid`: a vmid is unique per Proxmox host only, so two hosts of one site
+        may both have a 101, and the address (what `.reconcileignore` matches) must tell them apart.
+        """
         if self.vmid is not None:
-            return f"{self.type}/{self.vmid}"
+            return f"{self.type}/{self.proxmox_host}/{self.vmid}" if self.proxmox_host else f"{self.type}/{self.vmid}"
         if self.target is not None and self.name is not None:
             return f"{self.type}/{self.target}/{self.name}"
         return f"{self.type}/{self.target or self.name or '-'}"

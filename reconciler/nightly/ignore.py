@@ -3,9 +3,9 @@
 One entry per line, matched against `Finding.address` (`site/type/handle/kind[/field]`):
 
     # comment lines and blank lines are kept as they are
-    home/qemu/101/*
+    home/qemu/proxmox-home/101/*
     shop/stack/docker-host/*   expires: 2026-12-31   reason: disk swap planned in December
-    !home/qemu/101/missing
+    !home/qemu/proxmox-home/101/missing
 
 - the first word is a shell-style pattern over the whole address (`*` also matches `/`, `?` one character,
   `[...]` a set); a leading `!` re-includes what an earlier line ignored;
