@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 import reconciler
+from reconciler.collect.snapshot import dump_snapshot
 from reconciler.governance import run_check
-from reconciler.model import Kind
+from reconciler.model import GuestType, Kind, LiveGuest, LiveState, ProxmoxObservation
 from tests.test_governance_rules import BASE, site, write
 
 
@@ -139,3 +140,64 @@ def test_real_snapshot_finding_ids_survive_lines_inserted_above_them(cli, ref_da
     assert _shift_every_binding_file(root) >= 8
     after = _ids(cli, sites, "check", "--site", name)
     assert set(after) == set(before), (sorted(set(before) - set(after)), sorted(set(after) - set(before)))
+
+
+# ── addresses: two hosts, one vmid; the ignore file in every command ────────
+
+
+def _two_hosts_one_vmid(tmp_path: Path) -> Path:
+    """Site `lab`: VM 101 on alpha and VM 101 on beta, both declared with 2048 MB and running with 4096."""
+    root = tmp_path / "bindings"
+    lifecycle = root / "ops/bindings/vm.lifecycle.yaml"
+    lifecycle.parent.mkdir(parents=True)
+    lifecycle.write_text(yaml.safe_dump({"vms": [
+        {"id": 101, "hostname": name, "proxmox_host": host, "status": "active", "resources": {"memory_mb": 2048}}
+        for host, name in (("alpha", "app-a"), ("beta", "app-b"))]}))
+    state = LiveState(proxmox=tuple(
+        ProxmoxObservation(host, "lab", listed=True, guests=(
+            LiveGuest(host, "pve", 101, GuestType.QEMU, name, "running", memory_mb=4096),))
+        for host, name in (("alpha", "app-a"), ("beta", "app-b"))))
+    (tmp_path / "live.json").write_text(dump_snapshot(state, ["lab"]))
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    (sites / "lab.yaml").write_text(f"site: lab\nbindings_root: {root}\nproxmox: []\n"
+                                    f"proxmox_hosts: [alpha, beta]\nlive_snapshot: {tmp_path / 'live.json'}\n")
+    return sites
+
+
+def test_two_hosts_with_the_same_vmid_have_two_addresses_and_ignore_lines(cli, tmp_path):
+    sites = _two_hosts_one_vmid(tmp_path)
+    data = json.loads(cli("--sites-dir", sites, "--site", "lab", "-f", "json").out)
+    drifted = sorted(f["address"] for f in data["findings"] if f["kind"] == "drifted")
+    assert drifted == ["lab/qemu/alpha/101/drifted/memory_mb", "lab/qemu/beta/101/drifted/memory_mb"]
+    assert len({f["id"] for f in data["findings"] if f["kind"] == "drifted"}) == 2
+    ignore = tmp_path / "ignore"
+    ignore.write_text("lab/qemu/alpha/101/*  reason: resize planned\n")
+    result = cli("--sites-dir", sites, "--site", "lab", "--ignore", ignore, "-f", "json")
+    data = json.loads(result.out)
+    assert [f["address"] for f in data["findings"] if f["kind"] == "drifted"] == ["lab/qemu/beta/101/drifted/memory_mb"]
+    assert [f["address"] for f in data["ignored"]] == ["lab/qemu/alpha/101/drifted/memory_mb"]
+    assert result.code == 1  # beta's drift still counts
+    table = cli("--sites-dir", sites, "--site", "lab", "--ignore", ignore).out
+    assert "lab/qemu/beta/101/drifted/memory_mb (app-b)" in table  # shown as it is copied into the ignore file
+    assert "(1 ignored)" in table.splitlines()[-1]
+
+
+def test_an_ignore_file_covering_every_demo_finding_exits_0_and_counts_them(cli, packaged_demo, tmp_path):
+    ignore = tmp_path / "all"
+    ignore.write_text("*  reason: the demo's problems are deliberate\n")
+    every = json.loads(cli("--site", "demo", "-f", "json", "--no-ignore").out)["findings"]
+    result = cli("--site", "demo", "--ignore", ignore)
+    assert result.code == 0, result.out
+    assert result.out.splitlines()[-1] == f"demo: no findings ({len(every)} ignored) — exit 0 (in sync)"
+    assert cli("--site", "demo", "--ignore", ignore, "--no-ignore").code == 1
+    check = cli("check", "--site", "demo", "--ignore", ignore, "-f", "json")
+    assert check.code == 0 and json.loads(check.out)["findings"] == [] and json.loads(check.out)["ignored"]
+    assert cli("check", "--site", "demo", "--ignore", ignore, "--no-ignore").code == 1
+
+
+def test_the_default_ignore_file_applies_to_the_full_run(cli, tmp_path):
+    sites = _two_hosts_one_vmid(tmp_path)
+    (tmp_path / "bindings" / ".reconcileignore").write_text("lab/*\n")
+    assert cli("--sites-dir", sites, "--site", "lab").code == 0
+    assert cli("--sites-dir", sites, "--site", "lab", "--no-ignore").code == 1

@@ -7,6 +7,7 @@ in exactly one place, `main()`. The other subcommands live in sibling modules an
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import signal
@@ -25,11 +26,13 @@ from ..collect.snapshot import dump_snapshot
 from ..config import SiteConfig, load_site
 from ..errors import ExitCode, ReconcileError
 from ..fileio import atomic_write
+from ..model.nightly import IgnoreRules
 from ..model.report import Report
+from ..nightly.ignore import load_rules, set_aside
 from ..render import registry
 from ..render.table import summary_line
 from ..rules.registry import governance_policy
-from ..sites import load_sites
+from ..sites import IGNORE_FILE_NAME, default_ignore_file, load_sites
 
 log = logging.getLogger("reconciler")
 
@@ -96,6 +99,30 @@ BindingsOpt = Annotated[Path | None, typer.Option(
     "--bindings", help="Override the bindings root [env RECONCILE_BINDINGS].",
     envvar="RECONCILE_BINDINGS", show_envvar=False)]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write here (atomically) instead of stdout.")]
+IgnoreOpt = Annotated[Path | None, typer.Option(
+    "--ignore", metavar="FILE",
+    help=f"Ignore file [default: {IGNORE_FILE_NAME} in each bindings root; the demo's in its state folder].")]
+NoIgnoreOpt = Annotated[bool, typer.Option(
+    "--no-ignore", help="Report every finding, also those the ignore file covers.")]
+
+
+def ignore_rules(configs: list[SiteConfig], ignore: Path | None, no_ignore: bool) -> IgnoreRules:
+    """The ignore entries of the run: `--ignore FILE`, else each site's default file; none with --no-ignore."""
+    if no_ignore:
+        return IgnoreRules()
+    return load_rules(ignore, [default_ignore_file(cfg) for cfg in configs])
+
+
+def warn_expired(rules: IgnoreRules, today: dt.date) -> None:
+    for entry in rules.expired(today):
+        warn(f"{entry.where}: ignore entry '{entry.text}' expired on {entry.expires}; it no longer ignores anything")
+
+
+def without_ignored(report: Report, configs: list[SiteConfig], ignore: Path | None, no_ignore: bool) -> Report:
+    """The report with what the ignore file covers set aside (counted apart, not deciding the exit code)."""
+    rules = ignore_rules(configs, ignore, no_ignore)
+    warn_expired(rules, dt.date.fromisoformat(report.generated_at[:10]))
+    return set_aside(report, rules)
 
 
 def format_option(kind: type) -> Any:
@@ -213,6 +240,8 @@ def run(
         "--only", help="Run one part: guests (Proxmox API), stacks (docker over SSH) or governance (files).")] = None,
     skip_ssh: Annotated[bool, typer.Option(
         "--skip-ssh", help="Do not SSH to docker hosts (they are reported as unknown, reason skipped).")] = False,
+    ignore: IgnoreOpt = None,
+    no_ignore: NoIgnoreOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line and errors.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Debug log and tracebacks.")] = False,
     _: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
@@ -230,6 +259,7 @@ def run(
     warn_insecure(configs)
     parts = frozenset({only}) if only else engine.ALL_PARTS
     report = engine.reconcile(configs, live_file=live, parts=parts, skip_ssh=skip_ssh, progress=progress_printer())
+    report = without_ignored(report, configs, ignore, no_ignore)
     emit(render_report(report, fmt, output), output, configs, summary_line(report), quiet_shows_summary=fmt == "table")
     for error in report.errors:
         typer.echo(f"reconcile: error: {error}", err=True)

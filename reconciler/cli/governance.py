@@ -16,6 +16,8 @@ from ..model.report import Report, sort_findings
 from ..render.table import summary_line
 from .base import (
     BindingsOpt,
+    IgnoreOpt,
+    NoIgnoreOpt,
     OutputOpt,
     ReportFormatOpt,
     SiteOpt,
@@ -26,6 +28,7 @@ from .base import (
     format_option,
     load_configs,
     render_report,
+    without_ignored,
 )
 
 CoverageFormatOpt = format_option(CoverageMatrix)
@@ -39,6 +42,8 @@ def check(
     output: OutputOpt = None,
     sites_dir: SitesDirOpt = None,
     bindings: BindingsOpt = None,
+    ignore: IgnoreOpt = None,
+    no_ignore: NoIgnoreOpt = False,
 ) -> None:
     """Cross-file governance rules of the bindings (no network): SSH, registry, backup, health, compose."""
     fmt = chosen_format(Report, fmt, output)
@@ -47,6 +52,7 @@ def check(
     stamp = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     report = Report(stamp, tuple(cfg.name for cfg in configs), (), tuple(sort_findings(findings)),
                            live_from=dict.fromkeys((cfg.name for cfg in configs), "none (bindings only)"))
+    report = without_ignored(report, configs, ignore, no_ignore)
     emit(render_report(report, fmt, output), output, configs, summary_line(report),
          quiet_shows_summary=fmt == "table")
     raise typer.Exit(int(report.exit_code))

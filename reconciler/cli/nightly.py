@@ -19,8 +19,8 @@ import typer
 from .. import engine, governance
 from ..errors import ConfigError, ExitCode
 from ..fileio import refuse_protected
-from ..model.nightly import NightlyReport
-from ..nightly.ignore import append_entry, entry_line, load_file, load_rules, parse_date
+from ..model.nightly import IgnoreRules, NightlyReport
+from ..nightly.ignore import append_entry, entry_line, load_file, parse_date
 from ..nightly.lock import Holder, RunLock
 from ..nightly.report import build
 from ..nightly.state import (
@@ -33,17 +33,21 @@ from ..nightly.state import (
 )
 from ..render import registry
 from ..render.table import VERDICT
-from ..sites import IGNORE_FILE_NAME, default_ignore_file, default_state_dir
+from ..sites import default_ignore_file, default_state_dir
 from .base import (
     BindingsOpt,
+    IgnoreOpt,
+    NoIgnoreOpt,
     Options,
     SiteOpt,
     SitesDirOpt,
     app,
+    ignore_rules,
     load_configs,
     progress_printer,
     protected_paths,
     warn,
+    warn_expired,
     warn_insecure,
 )
 
@@ -54,9 +58,7 @@ StateDirOpt = Annotated[Path | None, typer.Option(
     "--state-dir", metavar="DIR", envvar="RECONCILE_STATE_DIR", show_envvar=False,
     help="Last report, history and lock [env RECONCILE_STATE_DIR; default $XDG_STATE_HOME/reconciler, "
          "~/.local/state/reconciler without it; the demo's in its demo/ subfolder].")]
-IgnoreOpt = Annotated[Path | None, typer.Option(
-    "--ignore", metavar="FILE",
-    help=f"Ignore file [default: {IGNORE_FILE_NAME} in each bindings root; the demo's in its state folder].")]
+
 
 
 def parse_now(value: str | None) -> dt.datetime | None:
@@ -96,6 +98,7 @@ def report(
         "--wait", metavar="SECONDS", min=0, help="Wait this long for a running report to finish.")] = 0.0,
     keep: Annotated[int, typer.Option("--keep", metavar="N", min=0, help="Reports kept in the history.")] = 30,
     ignore: IgnoreOpt = None,
+    no_ignore: NoIgnoreOpt = False,
     live: Annotated[Path | None, typer.Option("--live", metavar="FILE",
                                               help="Reconcile against this snapshot file, offline.")] = None,
     skip_ssh: Annotated[bool, typer.Option(
@@ -119,7 +122,8 @@ def report(
             warn(f"took over a stale lock ({lock.stale.describe()}): that run died without finishing")
         for leftover in state.remove_temps() + remove_stale_temps(o.path for o in outputs):
             log.debug("removed %s, left by a run that was killed", leftover)
-        nightly = run_once(configs, state, ignore, live, skip_ssh, parse_now(now), keep)
+        rules = ignore_rules(configs, ignore, no_ignore)
+        nightly = run_once(configs, state, rules, live, skip_ssh, parse_now(now), keep)
         texts = render_all(nightly, outputs)
         hook = pause_hook()
         write_outputs([(o, texts[o.format]) for o in outputs], protected, hook)
@@ -137,10 +141,9 @@ def waiting_for(wait: float) -> Callable[[Holder | None], None]:
     return tell_waiting
 
 
-def run_once(configs: list[Any], state: StateDir, ignore: Path | None, live: Path | None, skip_ssh: bool,
+def run_once(configs: list[Any], state: StateDir, rules: IgnoreRules, live: Path | None, skip_ssh: bool,
              now: dt.datetime | None, keep: int) -> NightlyReport:
     previous = state.load_previous()
-    rules = load_rules(ignore, [default_ignore_file(cfg) for cfg in configs])
     started = time.monotonic()
     report_ = engine.reconcile(configs, live_file=live, now=now, skip_ssh=skip_ssh, progress=progress_printer())
     matrix = governance.run_coverage(configs)
@@ -159,8 +162,7 @@ def tell(nightly: NightlyReport, texts: dict[str, str], outputs: list[Output]) -
         typer.echo(texts["markdown"], nl=False)
     elif not Options.quiet or not outputs:
         typer.echo(nightly_summary(nightly))
-    for entry in nightly.expired:
-        warn(f"{entry.where}: ignore entry '{entry.text}' expired on {entry.expires}; it no longer ignores anything")
+    warn_expired(IgnoreRules(nightly.expired), dt.date.fromisoformat(nightly.generated_at[:10]))
     for error in nightly.report.errors:
         typer.echo(f"reconcile: error: {error}", err=True)
 

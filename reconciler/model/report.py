@@ -21,6 +21,8 @@ class Report:
     findings: tuple[Finding, ...]
     errors: tuple[str, ...] = ()  # fatal source failures (authentication, TLS, nothing collected)
     live_from: dict[str, str] = field(default_factory=dict)  # site → "api" or the snapshot path
+    # findings an ignore file entry covers: counted apart, never deciding the exit code
+    ignored: tuple[Finding, ...] = ()
 
     def summary(self) -> dict[str, int]:
         counts = Counter(f.kind.value for f in self.findings)

@@ -1,5 +1,8 @@
 """The ignore file (`.reconcileignore`): findings the user knows about and has decided to live with, for now.
 
+Every command that reports applies it (the full run, `check`, `report`; `--no-ignore` to see everything):
+ignored findings are counted apart and do not decide the exit code.
+
 One entry per line, matched against `Finding.address` (`site/type/handle/kind[/field]`):
 
     # comment lines and blank lines are kept as they are
@@ -22,11 +25,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ConfigError, located
 from ..fileio import atomic_write
+from ..model import Finding
 from ..model.nightly import IgnoreEntry, IgnoreRules
+from ..model.report import Report
 
 _TAIL = re.compile(r"^(?:expires:\s*(?P<expires>\S+))?\s*(?:reason:\s*(?P<reason>.*))?$")
 
@@ -98,6 +104,16 @@ def load_rules(explicit: Path | None, default_files: Iterable[Path]) -> IgnoreRu
         paths = [path for path in dict.fromkeys(p.resolve() for p in default_files) if path.is_file()]
     entries = [entry for path in paths for entry in load_file(path)]
     return IgnoreRules(tuple(entries), tuple(str(p) for p in paths))
+
+
+def set_aside(report: Report, rules: IgnoreRules) -> Report:
+    """`report` with the findings an entry ignores today moved to `report.ignored` (they no longer count)."""
+    today = dt.date.fromisoformat(report.generated_at[:10])
+    kept: list[Finding] = []
+    ignored: list[Finding] = [*report.ignored]
+    for finding in report.findings:
+        (ignored if rules.match(finding.address, today) is not None else kept).append(finding)
+    return replace(report, findings=tuple(kept), ignored=tuple(ignored))
 
 
 def entry_line(pattern: str, reason: str, expires: dt.date | None) -> str:

@@ -54,6 +54,7 @@ def report_data(report: Report) -> dict[str, Any]:
         "errors": list(report.errors),
         "summary": report.summary(),
         "findings": [finding_data(f) for f in report.findings],
+        "ignored": [finding_data(f) for f in report.ignored],
     }
 
 

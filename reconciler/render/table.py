@@ -33,7 +33,8 @@ def _value(value: object) -> str:
 
 def _finding_lines(finding: Finding, color: bool) -> list[str]:
     subject = finding.subject
-    who = f"{subject.site} {subject.handle}" + (f" {subject.name}" if subject.name and subject.vmid is not None else "")
+    # the address leads: it is what `.reconcileignore` and `reconcile ignore add` take, copied as shown
+    who = finding.address + (f" ({subject.name})" if subject.name and subject.vmid is not None else "")
     head = f"  {_paint(printable(who), '1', color)}"
     if finding.field and (finding.declared is not None or finding.live is not None):
         head += f"  {finding.field}: declared {_value(finding.declared)}, live {_value(finding.live)}"
@@ -75,4 +76,5 @@ def summary_line(report: Report) -> str:
     counts = ", ".join(f"{n} {kind}" for kind, n in report.summary().items() if n)
     code = report.exit_code
     sites = ", ".join(report.sites)
-    return f"{sites}: {counts or 'no findings'} — exit {int(code)} ({VERDICT[code]})"
+    ignored = f" ({len(report.ignored)} ignored)" if report.ignored else ""
+    return f"{sites}: {counts or 'no findings'}{ignored} — exit {int(code)} ({VERDICT[code]})"
