@@ -145,7 +145,9 @@ def test_demo_docker_findings(cli, packaged_demo):
     assert lifecycle["sources"][0] == f"{LIFECYCLE}:{_line_of(LIFECYCLE, 'books')}"
     unreachable = by_address["demo/host/edge-runner/unknown"]
     assert unreachable["reason"] == "ssh_timeout"
-    assert by_address["demo/stack/edge-runner/runner/unknown"]["reason"] == "ssh_timeout"
+    # one finding for the unreachable host, naming what it hides (no unknown per stack or container)
+    assert unreachable["hides"] == ["demo/stack/edge-runner/runner", "demo/container/edge-runner/runner-agent-1"]
+    assert not [a for a in by_address if a.startswith(("demo/stack/edge-runner/", "demo/container/edge-runner/"))]
     # in sync stacks and containers are quiet
     assert not [f for f in findings if f["subject"].get("name") in ("jellyfin", "prometheus")]
     security = [f for f in findings if f["kind"] == "security"]

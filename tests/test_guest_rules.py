@@ -125,8 +125,10 @@ def test_node_offline_is_unknown_never_missing():
                             node="pve2"),))
     result = findings(guests, obs)
     assert {f.kind for f in result} == {Kind.UNKNOWN}
-    assert {(f.subject.vmid, f.reason) for f in result} == {(None, "node_offline"), (101, "node_offline"),
-                                                           (102, "node_offline")}
+    # one finding for the cause (the node), naming both guests it hides: 101 on it, 102 absent while it is off
+    assert [(f.subject.vmid, f.reason) for f in result] == [(None, "node_offline")]
+    assert result[0].hides == ("home/qemu/proxmox-home/101", "home/qemu/proxmox-home/102")
+    assert "hides 2 declared guest(s): 101 (a), 102 (b)" in result[0].message
     assert exit_code_for(result, []) is ExitCode.UNOBSERVED
 
 

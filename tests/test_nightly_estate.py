@@ -3,16 +3,16 @@
 Site `lab`: Proxmox hosts alpha and beta (vmids 200-299), docker host `web` (VM 200) running stack `app`.
 Night 1 and night 2 differ so that every mark appears on night 2:
 
-| finding (address)                      | night 1 | night 2                                              |
-|----------------------------------------|---------|------------------------------------------------------|
-| lab/qemu/alpha/200/drifted/memory_mb         | new     | persisting (its ignore entry expired on 2026-10-31)  |
-| lab/qemu/alpha/201/drifted/cpu_cores         | new     | fixed → resolved                                     |
-| lab/qemu/alpha/200/drifted/power             | -       | stopped → new                                        |
-| lab/qemu/beta/210/drifted/cpu_cores (beta)  | new     | beta missing from the snapshot → unobserved          |
-| lab/host/beta/unknown, qemu/beta/210/unknown| -       | new                                                  |
-| lab/lxc/alpha/250/unregistered               | ignored | ignored by `lab/lxc/alpha/250/*`                           |
-| lab/qemu/alpha/201/parity/backup             | ignored | ignored by `lab/qemu/alpha/201/parity/*` (expires 2099)    |
-| lab/qemu/alpha/201/parity/backup_target      | new     | persisting: re-included by `!lab/qemu/alpha/201/parity/…`  |
+| finding (address)                            | night 1 | night 2                                                 |
+|----------------------------------------------|---------|---------------------------------------------------------|
+| lab/qemu/alpha/200/drifted/memory_mb         | new     | persisting (its ignore entry expired on 2026-10-31)     |
+| lab/qemu/alpha/201/drifted/cpu_cores         | new     | fixed → resolved                                        |
+| lab/qemu/alpha/200/drifted/power             | -       | stopped → new                                           |
+| lab/qemu/beta/210/drifted/cpu_cores (beta)   | new     | beta missing from the snapshot → unobserved             |
+| lab/host/beta/unknown (hides qemu/beta/210)  | -       | new                                                     |
+| lab/lxc/alpha/250/unregistered               | ignored | ignored by `lab/lxc/alpha/250/*`                        |
+| lab/qemu/alpha/201/parity/backup             | ignored | ignored by `lab/qemu/alpha/201/parity/*` (expires 2099) |
+| lab/qemu/alpha/201/parity/backup_target      | new     | persisting: re-included by `!lab/qemu/alpha/201/parity/…` |
 """
 
 from __future__ import annotations

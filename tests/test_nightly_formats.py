@@ -63,10 +63,10 @@ def test_prometheus_textfile_parses_with_the_expected_values(two_nights: Lab) ->
     metrics = samples(text)
     findings = metrics["reconcile_findings"]
     assert findings[(("kind", "drifted"), ("severity", "error"), ("site", "lab"))] == 2
-    assert findings[(("kind", "unknown"), ("severity", "warning"), ("site", "lab"))] == 2
+    assert findings[(("kind", "unknown"), ("severity", "warning"), ("site", "lab"))] == 1  # one per cause: beta
     assert findings[(("kind", "unregistered"), ("severity", "error"), ("site", "lab"))] == 0  # ignored
     assert len(findings) == 7 * 3  # every kind x severity, zeros included
-    assert metrics["reconcile_findings_new"] == {(("site", "lab"),): 3}
+    assert metrics["reconcile_findings_new"] == {(("site", "lab"),): 2}
     assert metrics["reconcile_findings_ignored"] == {(("site", "lab"),): 2}
     assert metrics["reconcile_source_up"] == {(("site", "lab"), ("source", "docker:web")): 1,
                                               (("site", "lab"), ("source", "proxmox:alpha")): 1,
@@ -119,7 +119,7 @@ def test_html_is_self_contained_and_renders_in_headless_chromium(two_nights: Lab
     dom = run_chromium(page, tmp_path / "profile", "--dump-dom").stdout
     sections = dict(re.findall(r'<section id="([a-z]+)"><h2>([^<]*)</h2>', dom))
     assert sections == {
-        "summary": "Summary by site", "trend": "Trend", "new": "New findings (3)",
+        "summary": "Summary by site", "trend": "Trend", "new": "New findings (2)",
         "persisting": "Persisting findings (2)", "resolved": "Resolved since the previous run (1)",
         "unobserved": "Not observed tonight, so not resolved (1)", "ignored": "Ignored (2)",
         "expired": "Expired ignore entries (1)", "coverage": "Coverage matrix",

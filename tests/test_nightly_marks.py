@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from reconciler.model import Finding, Kind, Reason, SourceStatus, Subject
-from reconciler.nightly.marks import blind_spots
+from reconciler.nightly.marks import blind_spots, mark_absent
 from tests.test_e2e_proxmox import CLEAN_ALPHA, CLEAN_BETA, SECRET, SECRET_ENV, start, write_estate
 
 NIGHTS = ("2026-11-01T03:00:00Z", "2026-11-02T03:00:00Z", "2026-11-03T03:00:00Z")
@@ -80,11 +80,14 @@ def test_new_persisting_resolved_and_unreachable_host_is_not_resolved(cli, env: 
     assert marks(first, governance=True) and all(m == "new" for m, _ in marks(first, governance=True).values())
 
     # night 2: persisting keeps its first-seen date, the fix is resolved, the new guest is new,
-    # and beta's drift is carried as unobserved: beta's own unknown findings are what is new about it
+    # and beta's drift is carried as unobserved: beta's one unknown finding (the cause) is what is new about it,
+    # naming the declared guests it hides
     assert marks(second)[drift_memory] == ("persisting", "2026-11-01")
     assert marks(second)["lab/lxc/alpha/150/unregistered"] == ("new", "2026-11-02")
     assert {a for a, (m, _) in marks(second).items() if m == "new"} == {
-        "lab/lxc/alpha/150/unregistered", "lab/host/beta/unknown", "lab/qemu/beta/200/unknown"}
+        "lab/lxc/alpha/150/unregistered", "lab/host/beta/unknown"}
+    outage = next(f for f in second["findings"] if f["address"] == "lab/host/beta/unknown")
+    assert outage["hides"] == ["lab/qemu/beta/200"] and "hides 1 declared guest(s): 200 (builder)" in outage["message"]
     assert addresses(second, "resolved") == {drift_power}
     assert addresses(second, "unobserved") == {drift_name}
     carried = second["unobserved"][0]
@@ -99,7 +102,8 @@ def test_new_persisting_resolved_and_unreachable_host_is_not_resolved(cli, env: 
     assert marks(third)[drift_name] == ("persisting", "2026-11-01")
     assert marks(third)[drift_memory] == ("persisting", "2026-11-01")
     assert marks(third)["lab/lxc/alpha/150/unregistered"] == ("persisting", "2026-11-02")
-    assert addresses(third, "resolved") == {"lab/host/beta/unknown", "lab/qemu/beta/200/unknown"}
+    # and the end of the outage is not a fix: nothing resolved
+    assert addresses(third, "resolved") == set() and third["changes"]["resolved"] == 0
     assert third["unobserved"] == []
 
 
@@ -141,3 +145,23 @@ def test_blind_spots_decide_per_subject_and_site() -> None:
     assert blind.reason_for(finding_json("home", proxmox_host="pve2", vmid=5))
     assert blind.reason_for(finding_json("home", proxmox_host="pve", vmid=102)) is None
     assert "not part of this run" in str(blind.reason_for(finding_json("shop", proxmox_host="pve", vmid=201)))
+
+
+def _previous(site: str, kind: str, last_seen: str, **subject: Any) -> dict[str, Any]:
+    return {**finding_json(site, **subject), "id": f"{site}-{kind}-{subject.get('vmid')}", "kind": kind,
+            "first_seen": "2026-09-01T03:00:00Z", "last_seen": last_seen}
+
+
+def test_the_end_of_an_outage_is_not_resolved_and_old_sites_are_forgotten() -> None:
+    blind = blind_spots(["home"], [], [])
+    before = {e["id"]: e for e in (
+        _previous("home", "unknown", "2026-11-01T03:00:00Z", type="host", proxmox_host="pve"),  # outage over
+        _previous("home", "drifted", "2026-11-01T03:00:00Z", proxmox_host="pve", vmid=101),  # really fixed
+        _previous("shop", "drifted", "2026-10-25T03:00:00Z", proxmox_host="pve2", vmid=201),  # 7 days: kept
+        _previous("shop", "drifted", "2026-09-20T03:00:00Z", proxmox_host="pve2", vmid=202),  # 42 days: forgotten
+    )}
+    resolved, unobserved = mark_absent(before, set(), blind, "2026-11-01T03:00:00Z", forget_after_days=30)
+    assert [t.data["id"] for t in resolved] == ["home-drifted-101"]
+    assert [t.data["id"] for t in unobserved] == ["shop-drifted-201"]
+    _, kept = mark_absent(before, set(), blind, "2026-11-01T03:00:00Z", forget_after_days=60)
+    assert [t.data["id"] for t in kept] == ["shop-drifted-201", "shop-drifted-202"]

@@ -43,9 +43,9 @@ def container(name, project, state="running"):
                          project=project, service=name, working_dir=f"/opt/{project}")
 
 
-def registered(service, name, status="active", host="h1", line=10):
+def registered(service, name, status="active", host="h1", line=10, compose=None):
     return DeclaredContainer(service=service, host=host, container=name, status=status,
-                             source=SourceRef(REGISTRY, line))
+                             source=SourceRef(REGISTRY, line), compose=compose)
 
 
 def guest(stacks, ssh_target="h1"):
@@ -184,9 +184,12 @@ def test_unobservable_hosts_are_unknown_never_missing():
     )
     assert by(findings, Kind.MISSING) == []
     unknown = {f.subject.handle: f for f in by(findings, Kind.UNKNOWN)}
-    assert set(unknown) == {"host/h2", "stack/h2/app", "host/h3", "stack/h3/b"}
-    assert unknown["stack/h2/app"].reason == "ssh_timeout"
-    assert "1 registered container(s) not checked" in unknown["host/h2"].message
+    # one finding per unobservable host (the cause), naming what it hides
+    assert set(unknown) == {"host/h2", "host/h3"}
+    assert unknown["host/h2"].reason == "ssh_timeout"
+    assert unknown["host/h2"].hides == ("s/stack/h2/app", "s/container/h2/app-web-1")
+    assert "hides 1 declared stack(s) and 1 registered container(s)" in unknown["host/h2"].message
+    assert unknown["host/h3"].hides == ("s/stack/h3/b",)
     assert unknown["host/h3"].reason == "skipped"  # no observation at all
     assert all(f.severity is Severity.WARNING and not f.actionable for f in unknown.values())
 
@@ -251,3 +254,19 @@ def test_docker_observations_survive_a_snapshot():
     assert back.docker[0].stacks == obs.stacks and back.docker[0].containers == obs.containers
     assert back.docker[0].stacks[0].states == {"exited": 1, "running": 2}
     assert not back.docker[1].observed and back.docker[1].gap.reason is Reason.SSH_TIMEOUT
+
+
+def test_a_missing_stack_carries_its_registered_containers():
+    """One cause, one finding: the containers of a stack that is not there are named by its stack-missing finding."""
+    findings = run(
+        stacks=[stack("web", "~/stacks/web", 20), stack("db", "/opt/db", 24)],
+        containers=[registered("web", "web-app-1", compose="/home/ops/stacks/web/compose.yaml", line=10),
+                    registered("web-worker", "web-worker-1", compose="~/stacks/web/docker-compose.yml", line=14),
+                    registered("db", "db-1", compose="/opt/db/compose.yaml", line=18),
+                    registered("cache", "cache-1", compose="/opt/cache/compose.yaml", line=22)],
+        docker=[observed("h1", [live("db", "/opt/db")], [container("db-1", "db")])],
+    )
+    missing = {f.subject.handle: f for f in by(findings, Kind.MISSING)}
+    assert set(missing) == {"stack/h1/web", "container/h1/cache-1"}  # cache's stack is not declared: its own
+    assert missing["stack/h1/web"].hides == ("s/container/h1/web-app-1", "s/container/h1/web-worker-1")
+    assert "web-app-1, web-worker-1 with it" in missing["stack/h1/web"].message

@@ -105,7 +105,7 @@ def load_service_registry(path: Path, root: Path, site: str) -> ServiceRegistryF
         services[name] = service
         if service.host and service.container:
             containers.append(DeclaredContainer(service=name, host=service.host, container=service.container,
-                                                status=status_text, source=service.source))
+                                                status=status_text, source=service.source, compose=service.compose))
     return ServiceRegistryFile(services=services, containers=tuple(containers),
                                hosts=_hosts(file.data.get("hosts"), shown), problems=tuple(problems),
                                shown=shown, present=file.present)

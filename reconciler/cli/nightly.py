@@ -22,6 +22,7 @@ from ..fileio import refuse_protected
 from ..model.nightly import IgnoreRules, NightlyReport
 from ..nightly.ignore import append_entry, entry_line, load_file, parse_date
 from ..nightly.lock import Holder, RunLock
+from ..nightly.marks import DEFAULT_FORGET_AFTER_DAYS
 from ..nightly.report import build
 from ..nightly.state import (
     Output,
@@ -97,6 +98,10 @@ def report(
     wait: Annotated[float, typer.Option(
         "--wait", metavar="SECONDS", min=0, help="Wait this long for a running report to finish.")] = 0.0,
     keep: Annotated[int, typer.Option("--keep", metavar="N", min=0, help="Reports kept in the history.")] = 30,
+    forget_after: Annotated[int, typer.Option(
+        "--forget-after", metavar="DAYS", min=0,
+        help="Forget the unobserved findings of a site no longer selected this many days after they were last "
+             "seen.")] = DEFAULT_FORGET_AFTER_DAYS,
     ignore: IgnoreOpt = None,
     no_ignore: NoIgnoreOpt = False,
     live: Annotated[Path | None, typer.Option("--live", metavar="FILE",
@@ -123,7 +128,7 @@ def report(
         for leftover in state.remove_temps() + remove_stale_temps(o.path for o in outputs):
             log.debug("removed %s, left by a run that was killed", leftover)
         rules = ignore_rules(configs, ignore, no_ignore)
-        nightly = run_once(configs, state, rules, live, skip_ssh, parse_now(now), keep)
+        nightly = run_once(configs, state, rules, live, skip_ssh, parse_now(now), keep, forget_after)
         texts = render_all(nightly, outputs)
         hook = pause_hook()
         write_outputs([(o, texts[o.format]) for o in outputs], protected, hook)
@@ -142,12 +147,13 @@ def waiting_for(wait: float) -> Callable[[Holder | None], None]:
 
 
 def run_once(configs: list[Any], state: StateDir, rules: IgnoreRules, live: Path | None, skip_ssh: bool,
-             now: dt.datetime | None, keep: int) -> NightlyReport:
+             now: dt.datetime | None, keep: int, forget_after: int = DEFAULT_FORGET_AFTER_DAYS) -> NightlyReport:
     previous = state.load_previous()
     started = time.monotonic()
     report_ = engine.reconcile(configs, live_file=live, now=now, skip_ssh=skip_ssh, progress=progress_printer())
     matrix = governance.run_coverage(configs)
-    return build(report_, matrix, previous, rules, state.history_points(keep), time.monotonic() - started)
+    return build(report_, matrix, previous, rules, state.history_points(keep), time.monotonic() - started,
+                 forget_after)
 
 
 def render_all(nightly: NightlyReport, outputs: list[Output]) -> dict[str, str]:

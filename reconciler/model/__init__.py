@@ -210,6 +210,7 @@ class DeclaredContainer:
     container: str
     status: str  # active | parked | deprecated | stopped | ...
     source: SourceRef
+    compose: str | None = None  # the service's compose file, as written: which declared stack it belongs to
 
 
 # ── live state ───────────────────────────────────────────────────────────────
@@ -397,6 +398,9 @@ class Finding:
     sources: tuple[SourceRef, ...] = ()
     reason: Reason | None = None  # why an `unknown` finding could not be observed
     hint: str = ""
+    # what an `unknown` source hides (subject paths `site/type/handle` of the declared guests, stacks and
+    # containers it would have shown), or what a `missing` stack takes with it (its registered containers)
+    hides: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _as(Reason, self, "reason")

@@ -4,18 +4,23 @@ Findings are matched by their stable id. A finding of last night that is absent 
 when tonight's run could actually see its subject. When it could not — its Proxmox host, node, guest or docker
 host is `unknown` tonight, its source failed or was skipped, or its site was not part of this run — it is
 carried forward as `unobserved`, keeping its first-seen date, so it comes back as `persisting` (not `new`)
-once it can be seen again, and is never announced as fixed while nobody looked.
+once it can be seen again, and is never announced as fixed while nobody looked. The end of an outage (an
+`unknown` finding gone) is not a fix either. Findings of a site no longer selected are forgotten after
+`--forget-after` days (default 30).
 
 Pure: previous-report entries (JSON dicts) + tonight's findings in, marks out.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..model import Finding, Kind, SourceKind, SourceStatus
 from ..model.nightly import Data, IgnoreEntry, Mark, Tracked
+
+DEFAULT_FORGET_AFTER_DAYS = 30  # `reconcile report --forget-after DAYS`
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,20 +99,38 @@ def mark_current(data: Data, finding: Finding, before: Mapping[str, Data], now: 
     return Tracked(data, Mark.PERSISTING, str(prior["first_seen"]), now, finding, ignored_by)
 
 
-def mark_absent(before: Mapping[str, Data], present: set[str], blind: Blind) -> tuple[list[Tracked], list[Tracked]]:
-    """Previous findings not reported tonight → (resolved, unobserved)."""
+def mark_absent(before: Mapping[str, Data], present: set[str], blind: Blind, now: str = "",
+                forget_after_days: int = DEFAULT_FORGET_AFTER_DAYS) -> tuple[list[Tracked], list[Tracked]]:
+    """Previous findings not reported tonight → (resolved, unobserved).
+
+    An `unknown` finding that is gone is not a fix: its source is observed again, and what it hid is reported
+    (persisting) or really resolved on its own. It is dropped, never counted as resolved. A finding of a site no
+    longer selected stays unobserved for `forget_after_days` after it was last seen, then it is dropped.
+    """
     resolved, unobserved = [], []
     for key, prior in before.items():
-        if key in present:
+        if key in present or prior.get("kind") == Kind.UNKNOWN.value:
             continue
         data = {k: v for k, v in prior.items() if k not in _MARK_FIELDS}
         first, last = str(prior["first_seen"]), str(prior["last_seen"])
         why = blind.reason_for(prior)
+        site = (prior.get("subject") or {}).get("site")
+        if why is not None and site not in blind.sites and _days_between(last, now) > forget_after_days:
+            continue  # its site has not been part of a run for that long: forgotten, not resolved
         if why is None:
             resolved.append(Tracked(data, Mark.RESOLVED, first, last))
         else:
             unobserved.append(Tracked(data, Mark.UNOBSERVED, first, last, why_unobserved=why))
     return resolved, unobserved
+
+
+def _days_between(earlier: str, later: str) -> float:
+    try:
+        start = dt.datetime.fromisoformat(earlier.replace("Z", "+00:00"))
+        end = dt.datetime.fromisoformat(later.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0  # an unreadable stamp forgets nothing
+    return (end - start).total_seconds() / 86400
 
 
 # fields the nightly report adds to a finding's JSON: stripped when a previous entry is carried over

@@ -15,11 +15,12 @@ from ..model.coverage import CoverageMatrix
 from ..model.nightly import KINDS, Data, HistoryPoint, IgnoreRules, NightlyReport, Tracked
 from ..model.report import Report
 from ..render.json_report import finding_data
-from .marks import blind_spots, mark_absent, mark_current, previous_entries, sort_tracked
+from .marks import DEFAULT_FORGET_AFTER_DAYS, blind_spots, mark_absent, mark_current, previous_entries, sort_tracked
 
 
 def build(report: Report, coverage: CoverageMatrix, previous: Data | None, rules: IgnoreRules,
-          history: Sequence[HistoryPoint] = (), duration_s: float = 0.0) -> NightlyReport:
+          history: Sequence[HistoryPoint] = (), duration_s: float = 0.0,
+          forget_after_days: int = DEFAULT_FORGET_AFTER_DAYS) -> NightlyReport:
     """Mark tonight's findings against the previous report and split off the ignored ones."""
     now = report.generated_at
     today = dt.date.fromisoformat(now[:10])
@@ -31,7 +32,7 @@ def build(report: Report, coverage: CoverageMatrix, previous: Data | None, rules
         tracked = mark_current(finding_data(finding), finding, before, now, entry)
         (ignored if entry is not None else reported).append(tracked)
     blind = blind_spots(report.sites, report.findings, report.sources)
-    resolved, unobserved = mark_absent(before, {f.id for f in report.findings}, blind)
+    resolved, unobserved = mark_absent(before, {f.id for f in report.findings}, blind, now, forget_after_days)
     kept: list[Finding] = [t.finding for t in reported if t.finding is not None]
     shown = replace(report, findings=tuple(kept))
     partial = NightlyReport(

@@ -31,6 +31,7 @@ def finding_data(finding: Finding) -> dict[str, Any]:
         "sources": [str(ref) for ref in finding.sources],
         "reason": finding.reason,
         "hint": finding.hint,
+        "hides": list(finding.hides),
     }
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ..model import (
     Declared,
+    DeclaredContainer,
     DeclaredStack,
     DockerObservation,
     Gap,
@@ -135,6 +136,23 @@ def live_dirs(stack: LiveStack) -> set[str]:
     dirs = {posixpath.normpath(stack.working_dir)} if stack.working_dir else set()
     dirs |= {posixpath.dirname(posixpath.normpath(f)) for f in stack.config_files if f.startswith("/")}
     return dirs
+
+
+def belongs_to(container: DeclaredContainer, stack: DeclaredStack, home: str | None) -> bool:
+    """Whether a registered container is a service of `stack`: its compose file is the stack's or lies in the
+    stack's folder (both as written, or both with `~` expanded against the host's $HOME)."""
+    if container.host != stack.target or not container.compose or not stack.path:
+        return False
+    folder = posixpath.dirname(container.compose.strip())
+    if folder.rstrip("/") == stack.path.strip().rstrip("/"):
+        return True
+    expanded, path = expand_path(folder, home), expand_path(stack.path, home)
+    return expanded is not None and path is not None and expanded.rstrip("/") == path.rstrip("/")
+
+
+def missing_stacks(view: HostView) -> tuple[DeclaredStack, ...]:
+    """Declared stacks of an observed host with no live compose project (what stack-missing reports)."""
+    return tuple(m.declared for m in view.matches if m.live is None) if view.observed else ()
 
 
 def stack_subject(site: str, target: str, name: str) -> Subject:

@@ -1,7 +1,8 @@
 """Registry containers (SERVICE_REGISTRY.yaml) absent from their observed docker host.
 
 `active` (or no status): must exist. `deprecated`: absent is reported as info (the entry can go).
-`parked` / `stopped`: absence is expected.
+`parked` / `stopped`: absence is expected. A container whose declared stack is missing altogether is named
+by that stack-missing finding instead (one cause, one finding).
 """
 
 from __future__ import annotations
@@ -10,19 +11,22 @@ from collections.abc import Iterator
 
 from ..model import Finding, Kind, Severity
 from . import RuleContext
-from ._stacks import container_subject
+from ._stacks import belongs_to, container_subject, missing_stacks
 
 RULE_ID = "container-missing"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     views = {v.target: v for v in ctx.hosts if v.observed and v.observation is not None}
+    missing = {target: missing_stacks(view) for target, view in views.items()}
     for declared in ctx.declared.containers:
         view = views.get(declared.host)
         if view is None or view.observation is None:
             continue
         if any(c.name == declared.container for c in view.observation.containers):
             continue
+        if any(belongs_to(declared, stack, view.home) for stack in missing[declared.host]):
+            continue  # its stack is missing: stack-missing names it, one finding for one cause
         status = declared.status or "active"
         if status not in ("active", "deprecated"):
             continue

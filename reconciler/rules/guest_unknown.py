@@ -1,35 +1,89 @@
-"""What could not be observed: hosts, nodes, guests and guest addresses, each with a reason code."""
+"""What could not be observed: one `unknown` finding per cause, each with a reason code.
+
+A Proxmox host whose API could not be read, or a node that is offline, is one finding naming the declared
+guests it hides (`Finding.hides`), not one finding per guest: the outage is the cause. Per-guest `unknown`
+remains where the guest itself is the cause (the token may not audit it, its agent does not answer).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Finding, Gap, Kind, Severity, Subject
+from ..model import DeclaredGuest, Finding, Gap, GapScope, Kind, Reason, Severity, Subject
 from . import RuleContext
 from ._guests import subject_of, type_word
 from .guest_drift import COMPARED
 
 RULE_ID = "guest-unknown"
+SHOWN_HIDDEN = 8  # hidden guests named in the message; the JSON `hides` list has them all
+
+Cause = tuple[str, str | None]  # (Proxmox host, node or None for the whole host)
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     site = ctx.scope.site
+    gaps: dict[Cause, Gap] = {}
     for obs in ctx.live.proxmox:
-        if obs.proxmox_host not in ctx.scope.proxmox_hosts:
+        if obs.proxmox_host not in ctx.scope.proxmox_hosts:  # another site's host (e.g. in a shared snapshot)
             continue
         for gap in obs.gaps:
-            if gap.scope in ("host", "node"):
-                yield _host_or_node(gap, site)
-    declared = {g.key: g for g in ctx.declared.guests}
+            if gap.scope in (GapScope.HOST, GapScope.NODE):
+                gaps.setdefault((obs.proxmox_host, gap.node if gap.scope is GapScope.NODE else None), gap)
+    hidden: dict[Cause, list[DeclaredGuest]] = {}
     for match in ctx.guests.matches:
-        if match.gap is not None:
-            guest = match.declared
-            yield Finding(
-                kind=Kind.UNKNOWN, rule=RULE_ID, subject=subject_of(guest, site), reason=match.gap.reason.value,
-                message=f"{type_word(guest.vm_type)} {guest.vmid} ({guest.hostname}) could not be observed: "
-                        f"{match.gap.detail}",
-                severity=Severity.WARNING, sources=(guest.source,), hint=_HINTS.get(match.gap.reason.value, ""),
-            )
+        if match.gap is None:
+            continue
+        cause = _cause_of(match.gap, gaps)
+        if cause is None:
+            yield _guest_finding(match.declared, match.gap, site)
+            continue
+        gaps.setdefault(cause, match.gap)  # e.g. a host without an API in this site: no observation at all
+        hidden.setdefault(cause, []).append(match.declared)
+    for cause in sorted(gaps, key=lambda c: (c[0], c[1] or "")):
+        yield _source_finding(cause, gaps[cause], tuple(hidden.get(cause, ())), site)
+    yield from _addresses(ctx)
+
+
+def _cause_of(gap: Gap, gaps: dict[Cause, Gap]) -> Cause | None:
+    """The host or node whose outage hides this guest; None when the guest itself is the cause."""
+    host = gap.proxmox_host or ""
+    if gap.scope is GapScope.HOST:
+        return (host, None)
+    if gap.reason is Reason.NODE_OFFLINE:
+        if gap.node:
+            return (host, gap.node)
+        offline = sorted(node for (h, node) in gaps if h == host and node)
+        if offline:  # absent while nodes are offline: it may sit on any of them; the first one names it
+            return (host, offline[0])
+    return None
+
+
+def _guest_finding(guest: DeclaredGuest, gap: Gap, site: str) -> Finding:
+    return Finding(
+        kind=Kind.UNKNOWN, rule=RULE_ID, subject=subject_of(guest, site), reason=gap.reason.value,
+        message=f"{type_word(guest.vm_type)} {guest.vmid} ({guest.hostname}) could not be observed: {gap.detail}",
+        severity=Severity.WARNING, sources=(guest.source,), hint=_HINTS.get(gap.reason.value, ""),
+    )
+
+
+def _source_finding(cause: Cause, gap: Gap, hidden: tuple[DeclaredGuest, ...], site: str) -> Finding:
+    host, node = cause
+    what = f"Proxmox host {host}" + (f" node {node}" if node else "")
+    subject = Subject(type="host", site=site, proxmox_host=host, name=f"{host}/{node}" if node else host)
+    hides = tuple(f"{site}/{subject_of(g, site).handle}" for g in hidden)
+    named = ", ".join(f"{g.vmid} ({g.hostname})" for g in hidden[:SHOWN_HIDDEN])
+    more = f" and {len(hidden) - SHOWN_HIDDEN} more" if len(hidden) > SHOWN_HIDDEN else ""
+    hiding = f"; hides {len(hidden)} declared guest(s): {named}{more}" if hidden else ""
+    return Finding(
+        kind=Kind.UNKNOWN, rule=RULE_ID, subject=subject, reason=gap.reason.value,
+        message=f"{what} could not be observed: {gap.detail}{hiding}", severity=Severity.WARNING,
+        hint=_HINTS.get(gap.reason.value, ""), hides=hides,
+    )
+
+
+def _addresses(ctx: RuleContext) -> Iterator[Finding]:
+    site = ctx.scope.site
+    declared = {g.key: g for g in ctx.declared.guests}
     for obs in ctx.live.proxmox:
         if obs.proxmox_host not in ctx.scope.proxmox_hosts:  # another site's host (e.g. in a shared snapshot)
             continue
@@ -43,17 +97,6 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     message=f"addresses of {guest.vmid} ({guest.hostname}) could not be read: {gap.detail}",
                     severity=Severity.WARNING, hint=_HINTS.get(gap.reason.value, ""),
                 )
-
-
-def _host_or_node(gap: Gap, site: str) -> Finding:
-    what = f"Proxmox host {gap.proxmox_host}" + (f" node {gap.node}" if gap.node else "")
-    subject = Subject(type="host", site=site, proxmox_host=gap.proxmox_host,
-                      name=f"{gap.proxmox_host}/{gap.node}" if gap.node else gap.proxmox_host)
-    return Finding(
-        kind=Kind.UNKNOWN, rule=RULE_ID, subject=subject, reason=gap.reason.value,
-        message=f"{what} could not be observed: {gap.detail}", severity=Severity.WARNING,
-        hint=_HINTS.get(gap.reason.value, ""),
-    )
 
 
 _HINTS = {

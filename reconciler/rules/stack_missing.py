@@ -1,4 +1,8 @@
-"""Declared stacks with no live compose project, on a docker host that was observed fine."""
+"""Declared stacks with no live compose project, on a docker host that was observed fine.
+
+The registered containers of a missing stack (SERVICE_REGISTRY services whose compose file is the stack's)
+go with it: the finding names them (`Finding.hides`) and container-missing does not report them again.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Iterator
 
 from ..model import Finding, Kind, Severity
 from . import RuleContext
-from ._stacks import stack_subject
+from ._stacks import belongs_to, container_subject, missing_stacks, stack_subject
 
 RULE_ID = "stack-missing"
 
@@ -15,14 +19,15 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     for view in ctx.hosts:
         if not view.observed:
             continue  # unobservable: stack-unknown reports it, never as missing
-        for match in view.matches:
-            if match.live is not None:
-                continue
-            stack = match.declared
+        for stack in missing_stacks(view):
+            gone = [c for c in ctx.declared.containers if belongs_to(c, stack, view.home)]
+            also = f"; its registered container(s) {', '.join(c.container for c in gone)} with it" if gone else ""
             yield Finding(
                 kind=Kind.MISSING, rule=RULE_ID, subject=stack_subject(ctx.scope.site, view.target, stack.name),
                 message=f"stack {stack.name} is declared on {view.target} but no such compose project exists there"
-                        " (not even stopped)",
+                        f" (not even stopped){also}",
+                hides=tuple(f"{ctx.scope.site}/{container_subject(ctx.scope.site, c.host, c.container).handle}"
+                            for c in gone),
                 severity=Severity.ERROR, declared={"path": stack.path}, sources=(stack.source,),
                 hint=f"deploy it (docker compose up -d in {stack.path or 'its directory'}), or remove it "
                      f"at {stack.source}",

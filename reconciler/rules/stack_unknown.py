@@ -1,4 +1,8 @@
-"""Docker hosts that could not be observed, and their declared stacks: `unknown`, with the reason code."""
+"""Docker hosts that could not be observed: one `unknown` finding per host, with the reason code.
+
+The finding names what the outage hides (`Finding.hides`: the host's declared stacks and registered
+containers) instead of one more finding for each of them.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Iterator
 
 from ..model import Finding, Kind, Severity, Subject
 from . import RuleContext
-from ._stacks import HINTS, stack_subject
+from ._stacks import HINTS, container_subject, stack_subject
 
 RULE_ID = "stack-unknown"
 
@@ -18,16 +22,16 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if gap is None:
             continue
         reason = gap.reason.value
-        containers = sum(1 for c in ctx.declared.containers if c.host == view.target)
-        also = f"; {containers} registered container(s) not checked" if containers else ""
+        containers = [c for c in ctx.declared.containers if c.host == view.target]
+        hidden = [f"{len(view.declared)} declared stack(s)" if view.declared else "",
+                  f"{len(containers)} registered container(s)" if containers else ""]
+        hiding = f"; hides {' and '.join(h for h in hidden if h)}" if any(hidden) else ""
+        names = ", ".join(s.name for s in view.declared)
         yield Finding(
             kind=Kind.UNKNOWN, rule=RULE_ID, subject=Subject(type="host", site=site, target=view.target),
             reason=reason, severity=Severity.WARNING, hint=HINTS.get(reason, ""),
-            message=f"docker host {view.target} could not be observed: {gap.detail}{also}",
+            message=f"docker host {view.target} could not be observed: {gap.detail}{hiding}"
+                    + (f" ({names})" if names else ""),
+            hides=(*(f"{site}/{stack_subject(site, view.target, s.name).handle}" for s in view.declared),
+                   *(f"{site}/{container_subject(site, c.host, c.container).handle}" for c in containers)),
         )
-        for stack in view.declared:
-            yield Finding(
-                kind=Kind.UNKNOWN, rule=RULE_ID, subject=stack_subject(site, view.target, stack.name),
-                reason=reason, severity=Severity.WARNING, sources=(stack.source,), hint=HINTS.get(reason, ""),
-                message=f"stack {stack.name} on {view.target} could not be observed: {gap.detail}",
-            )
