@@ -19,13 +19,10 @@ from benchmarks.peer import _has_address
 from benchmarks.pve import PveBench, expect_requests
 from reconciler.model import (
     Declared,
-    DeclaredGuest,
     DeclaredStack,
-    GuestType,
     LiveState,
     SiteScope,
     SourceRef,
-    Status,
 )
 from reconciler.rules import RuleContext
 from tests.fakes.sshd import sshd_available
@@ -122,21 +119,13 @@ def test_estate_generator_is_deterministic_and_declares_the_known_drift() -> Non
     assert one.reconcile_requests() == 1 + sum(1 for g in one.guests if g.running and not g.template)
 
 
-def test_host_views_group_the_declared_guests_of_each_docker_host() -> None:
-    # RuleContext.hosts groups stacks and guests by host in one pass (benchmarks/core.py); same answers as before
-    def guest(vmid: int, target: str | None, status: Status) -> DeclaredGuest:
-        return DeclaredGuest("pve", vmid, f"g{vmid}", status, GuestType.QEMU, SourceRef("l.yaml", vmid),
-                             ssh_target=target, stacks=("app",))
-
-    guests = (guest(1, "h1", Status.ACTIVE), guest(2, "h1", Status.DECOMMISSIONED), guest(3, "h2", Status.STOPPED),
-              guest(4, None, Status.ACTIVE), guest(5, "h1", Status.TEMPLATE))
+def test_host_views_group_the_declared_stacks_of_each_docker_host() -> None:
+    # RuleContext.hosts groups stacks by host in one pass (benchmarks/core.py); same answers as before
     stacks = tuple(DeclaredStack(t, n, None, SourceRef("t.yaml", i)) for i, (t, n) in
                    enumerate((("h1", "a"), ("h2", "b"), ("h1", "c"), ("h9", "x"))))
     ctx = RuleContext(scope=SiteScope("s", frozenset(), docker_targets=frozenset({"h1", "h2", "h3"})),
-                      declared=Declared(guests=guests, stacks=stacks), live=LiveState())
+                      declared=Declared(stacks=stacks), live=LiveState())
     views = {v.target: v for v in ctx.hosts}
     assert sorted(views) == ["h1", "h2", "h3"]
-    assert [g.vmid for g in views["h1"].guests] == [1, 5]
-    assert [g.vmid for g in views["h2"].guests] == [3] and views["h3"].guests == ()
     assert [s.name for s in views["h1"].declared] == ["a", "c"] and views["h3"].declared == ()
     assert all(v.gap is not None and v.gap.reason.value == "skipped" for v in views.values())

@@ -270,8 +270,11 @@ def test_offline_node_and_agent_failures_are_unknown_exit_3(cli, env: Path) -> N
     kinds = {f["kind"] for f in report["findings"]}
     assert kinds == {"unknown"}, report["findings"]
     reasons = {(f["subject"]["vmid"], f["reason"]) for f in report["findings"]}
-    assert {(120, "node_offline"), (121, "agent_not_running"), (122, "agent_not_configured"),
+    # the offline node is the cause for 120 (one finding naming it); the agents are each guest's own cause
+    assert {(None, "node_offline"), (121, "agent_not_running"), (122, "agent_not_configured"),
             (123, "agent_error")} <= reasons
+    node = next(f for f in report["findings"] if f["reason"] == "node_offline")
+    assert node["subject"]["name"] == "alpha/pve2" and "lab/qemu/alpha/120" in node["hides"]
     assert code == 3
 
 
@@ -281,7 +284,8 @@ def test_node_status_unknown_is_unknown_not_missing(cli, env: Path) -> None:
     with ExitStack() as stack:
         estate = write_estate(env, {"alpha": start(stack, alpha), "beta": start(stack, CLEAN_BETA)})
         code, report = run_json(cli, estate)
-    assert [f["kind"] for f in report["findings"] if f["subject"]["vmid"] == 102] == ["unknown"]
+    unknown = [f for f in report["findings"] if f["kind"] == "unknown"]
+    assert [(f["subject"]["name"], f["hides"]) for f in unknown] == [("alpha/pve2", ["lab/qemu/alpha/102"])]
     assert report["summary"]["missing"] == 0 and code == 3
 
 

@@ -173,15 +173,23 @@ class Case:
 
 
 def host_down(host: str, reason: str, guests: dict[int, str]) -> dict[Key, str]:
-    """A Proxmox host that could not be listed: the host and each of its declared guests are unknown."""
-    found: dict[Key, str] = {("host", host, host, None): reason}
-    found.update({(kind, host, str(vmid), None): reason for vmid, kind in guests.items()})
-    return found
+    """A Proxmox host that could not be listed: one unknown finding, the cause (it hides its guests: HIDES)."""
+    assert guests is ALPHA_GUESTS and host == "alpha"
+    return {("host", host, host, None): reason}
 
 
 def docker_down(target: str, reason: str) -> dict[Key, str]:
-    stacks = {"apps": ("web", "queue"), "media": ("jellyfin",)}[target]
-    return {("host", target, "", None): reason, **{("stack", target, s, None): reason for s in stacks}}
+    """A docker host that could not be observed: one unknown finding (it hides its stacks and containers)."""
+    return {("host", target, "", None): reason}
+
+
+# What each cause hides (`hides` of its unknown finding): every declared item behind it, none twice.
+HIDES: dict[Key, list[str]] = {
+    ("host", "alpha", "alpha", None): [f"lab/{kind}/alpha/{vmid}" for vmid, kind in ALPHA_GUESTS.items()],
+    ("host", "alpha", "alpha/pve2", None): ["lab/qemu/alpha/202", "lab/qemu/alpha/204"],
+    ("host", "apps", "", None): ["lab/stack/apps/web", "lab/stack/apps/queue", "lab/container/apps/web-1"],
+    ("host", "media", "", None): ["lab/stack/media/jellyfin", "lab/container/media/jellyfin"],
+}
 
 
 def address(vmid: int, reason: str) -> dict[Key, str]:
@@ -309,11 +317,9 @@ CASES = [
     Case("pve-596", "596 proxy timeout (proxied call)", fault("nodes/pve/lxc/201/*", status=596),
          address(201, "node_offline"), affected=frozenset({"proxmox:alpha"})),
     Case("pve-node-unknown", "node listed with status unknown", alpha_node("pve2", "unknown"),
-         {("host", "alpha", "alpha/pve2", None): "node_offline", ("qemu", "alpha", "202", None): "node_offline",
-          ("qemu", "alpha", "204", None): "node_offline"}, affected=frozenset({"proxmox:alpha"})),
+         {("host", "alpha", "alpha/pve2", None): "node_offline"}, affected=frozenset({"proxmox:alpha"})),
     Case("pve-node-offline", "node listed offline", alpha_node("pve2", "offline"),
-         {("host", "alpha", "alpha/pve2", None): "node_offline", ("qemu", "alpha", "202", None): "node_offline",
-          ("qemu", "alpha", "204", None): "node_offline"}, affected=frozenset({"proxmox:alpha"})),
+         {("host", "alpha", "alpha/pve2", None): "node_offline"}, affected=frozenset({"proxmox:alpha"})),
     Case("pve-refused", "connection refused", refused, host_down("alpha", "api_error", ALPHA_GUESTS),
          affected=frozenset({"proxmox:alpha"})),
     Case("pve-silent", "accepts TCP, never answers (no TLS)", silent,
@@ -464,8 +470,11 @@ def test_fault(case: Case, world: World, cli: Any) -> None:
     findings = report["findings"]
     unknown = {key_of(f): f["reason"] for f in findings if f["kind"] == "unknown"}
     others = {key_of(f) for f in findings if f["kind"] != "unknown"}
-    # (b) exactly the affected subjects are unknown, with the reason of the fault
+    # (b) one unknown finding per cause, with the reason of the fault, naming exactly what it hides
     assert unknown == case.unknown, (unknown, case.unknown)
+    for finding in findings:
+        if finding["kind"] == "unknown":
+            assert finding["hides"] == HIDES.get(key_of(finding), []), (key_of(finding), finding["hides"])
     # (c) every other source is reported exactly as in the clean run
     assert set(sources) == set(REFERENCE)
     for name, source in sources.items():

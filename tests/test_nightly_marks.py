@@ -6,6 +6,7 @@ never resolved — and they come back as persisting, with their first-seen date,
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -15,7 +16,8 @@ from typing import Any
 import pytest
 
 from reconciler.model import Finding, Kind, Reason, SourceStatus, Subject
-from reconciler.nightly.marks import blind_spots, mark_absent
+from reconciler.model.nightly import Mark
+from reconciler.nightly.marks import blind_spots, mark_absent, mark_current, previous_entries
 from tests.test_e2e_proxmox import CLEAN_ALPHA, CLEAN_BETA, SECRET, SECRET_ENV, start, write_estate
 
 NIGHTS = ("2026-11-01T03:00:00Z", "2026-11-02T03:00:00Z", "2026-11-03T03:00:00Z")
@@ -165,3 +167,18 @@ def test_the_end_of_an_outage_is_not_resolved_and_old_sites_are_forgotten() -> N
     assert [t.data["id"] for t in unobserved] == ["shop-drifted-201"]
     _, kept = mark_absent(before, set(), blind, "2026-11-01T03:00:00Z", forget_after_days=60)
     assert [t.data["id"] for t in kept] == ["shop-drifted-201", "shop-drifted-202"]
+
+
+def test_a_report_written_with_the_older_guest_address_keeps_its_findings_persisting() -> None:
+    """Before addresses carried the Proxmox host (`lab/qemu/200/...`): the upgrade must not read as fixes."""
+    old_address = "lab/qemu/200/drifted/memory_mb"
+    old_id = hashlib.sha256(f"{old_address}|guest-drift|alpha|".encode()).hexdigest()[:16]
+    subject = {"type": "qemu", "site": "lab", "proxmox_host": "alpha", "vmid": 200, "name": "web", "target": None}
+    previous = {"generated_at": "2026-11-01T03:00:00Z", "findings": [
+        {"id": old_id, "address": old_address, "kind": "drifted", "rule": "guest-drift", "subject": subject,
+         "field": "memory_mb", "first_seen": "2026-10-01T03:00:00Z"}]}
+    tonight = Finding(Kind.DRIFTED, "guest-drift", Subject("qemu", "lab", "alpha", 200, "web"), "m", field="memory_mb")
+    before = previous_entries(previous)
+    assert list(before) == [tonight.id] and tonight.id != old_id
+    assert mark_current({}, tonight, before, "2026-11-02T03:00:00Z", None).mark is Mark.PERSISTING
+    assert mark_absent(before, {tonight.id}, blind_spots(["lab"], [], [])) == ([], [])

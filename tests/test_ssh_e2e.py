@@ -258,6 +258,6 @@ def test_failing_host_is_unknown_others_reported_exit_3(sshd_factory, ssh_settin
     ctx = RuleContext(scope=SiteScope("s", frozenset(), docker_targets=frozenset({"good", "bad"})),
                       declared=Declared(stacks=stacks), live=LiveState(docker=observations))
     findings = list(run_rules(ctx, STACK_RULES))
-    assert {(f.kind, f.subject.handle, f.reason) for f in findings} == {
-        (Kind.UNKNOWN, "host/bad", "docker_daemon_down"), (Kind.UNKNOWN, "stack/bad/db", "docker_daemon_down")}
+    assert [(f.kind, f.subject.handle, f.reason, f.hides) for f in findings] == [
+        (Kind.UNKNOWN, "host/bad", "docker_daemon_down", ("s/stack/bad/db",))]  # one finding per cause
     assert exit_code_for(findings, []) is ExitCode.UNOBSERVED

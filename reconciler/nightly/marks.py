@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..model import Finding, Kind, SourceKind, SourceStatus
+from ..model import Finding, Kind, SourceKind, SourceStatus, Subject
 from ..model.nightly import Data, IgnoreEntry, Mark, Tracked
 
 DEFAULT_FORGET_AFTER_DAYS = 30  # `reconcile report --forget-after DAYS`
@@ -87,8 +87,21 @@ def previous_entries(previous: Data | None) -> dict[str, Data]:
     for group in ("unobserved", "ignored", "findings"):  # later groups win: a reported finding is the truth
         for item in previous.get(group) or []:
             if isinstance(item, dict) and isinstance(item.get("id"), str):
+                item = _with_current_id(item)
                 entries[item["id"]] = {"first_seen": stamp, "last_seen": stamp, **item}
     return entries
+
+
+def _with_current_id(item: Data) -> Data:
+    """A stored finding under the id and address this version gives it (a report written by an older version
+    may use an older address form, e.g. `qemu/101` before `qemu/HOST/101`): one upgrade is not a night of
+    resolved and new findings. Entries that cannot be re-identified keep their stored id."""
+    try:
+        subject = Subject(**{k: item["subject"][k] for k in ("type", "site", "proxmox_host", "vmid", "name", "target")})
+        finding = Finding(Kind(item["kind"]), str(item["rule"]), subject, "", field=item.get("field"))
+    except (KeyError, TypeError, ValueError):
+        return item
+    return {**item, "id": finding.id, "address": finding.address}
 
 
 def mark_current(data: Data, finding: Finding, before: Mapping[str, Data], now: str,

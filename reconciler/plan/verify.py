@@ -38,6 +38,7 @@ from ..model import (
     ProxmoxObservation,
     Severity,
     Status,
+    Subject,
 )
 from ..model.coverage import Cell
 from ..model.plan import Check, Outcome, Verification
@@ -129,8 +130,11 @@ def own_entry_names(ctx: GovernanceContext, guest: DeclaredGuest) -> frozenset[s
 
 
 def about(finding: Finding, guest: DeclaredGuest, names: frozenset[str]) -> bool:
-    """Is this finding about the guest (by Proxmox host and vmid) or one of its own entries?"""
+    """Is this finding about the guest (by Proxmox host and vmid) or one of its own entries, or does it hide
+    the guest or its stacks (an outage of its Proxmox host, node or docker host)?"""
     subject = finding.subject
+    if finding.hides and _hides(finding, guest):
+        return True
     if subject.vmid is not None:
         return subject.vmid == guest.vmid and subject.proxmox_host in (None, guest.proxmox_host)
     if subject.type in ("stack", "container"):
@@ -140,6 +144,14 @@ def about(finding: Finding, guest: DeclaredGuest, names: frozenset[str]) -> bool
     if subject.proxmox_host not in (None, guest.proxmox_host):
         return False
     return (subject.name in names) or (subject.target in names)
+
+
+def _hides(finding: Finding, guest: DeclaredGuest) -> bool:
+    site = finding.subject.site
+    mine = Subject(type=guest.vm_type.value, site=site, proxmox_host=guest.proxmox_host, vmid=guest.vmid)
+    docker = (f"{site}/stack/{guest.ssh_target}/", f"{site}/container/{guest.ssh_target}/") \
+        if guest.ssh_target else ()
+    return any(path == f"{site}/{mine.handle}" or (docker and path.startswith(docker)) for path in finding.hides)
 
 
 def outcome_of(finding: Finding) -> Outcome:
@@ -199,7 +211,9 @@ def _status_check(guest: DeclaredGuest) -> Check:
 
 def _live_checks(guest: DeclaredGuest, observations: Sequence[ProxmoxObservation],
                  findings: Sequence[Finding]) -> Iterator[Check]:
-    guest_findings = [f for f in findings if f.subject.vmid is not None]
+    # the guest's own findings, and the outage of its Proxmox host or node (one finding that hides it)
+    guest_findings = [f for f in findings
+                      if f.subject.vmid is not None or (f.subject.proxmox_host and _hides(f, guest))]
     yield from (finding_check("live", f) for f in guest_findings)
     if any(outcome_of(f) is not PASS for f in guest_findings):
         return
