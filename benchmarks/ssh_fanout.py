@@ -3,11 +3,13 @@
 One real OpenSSH sshd on 127.0.0.1 (tests/fakes/sshd.py) stands for every docker host: `ssh.targets.yaml`
 lists `docker_hosts` aliases that all resolve to it, so the reconciler opens one SSH connection per alias,
 exactly as it would to distinct hosts. The fake `docker` (tests/fakes/fake_docker) sleeps `delay_s` before
-answering each command; the documented remote script runs two (`docker compose ls`, then `docker ps`), so a
-host costs at least 2 × `delay_s` plus its SSH handshake.
+answering; the documented remote script runs one docker command (`docker ps`), so a host costs `delay_s`
+plus its SSH handshake.
 
-Each run is checked: one SSH session and two docker commands per host, every host observed, and exactly
-the drifted stacks the estate declares.
+Each run is checked: one SSH session and one docker command per host, every host observed, and exactly
+the drifted stacks the estate declares. `ideal_host_seconds` measures, in the same run, what one host costs
+a minimal paramiko client (connect, authenticate with the same key, exec the same command, read it all):
+the floor every reconcile row is compared with.
 """
 
 from __future__ import annotations
@@ -73,9 +75,9 @@ class SshBench:
         hosts = self.spec.docker_hosts
         if sample.exit_code not in (0, 1):
             raise BenchError(f"reconcile exited {sample.exit_code}: {sample.stderr.strip()[-300:]}")
-        if sessions != hosts or docker_calls != 2 * hosts:
+        if sessions != hosts or docker_calls != hosts:
             raise BenchError(f"{sessions} SSH sessions / {docker_calls} docker commands for {hosts} hosts, "
-                             f"expected {hosts} / {2 * hosts}")
+                             f"expected {hosts} / {hosts}")
         report = json.loads(sample.stdout)
         observed = [s for s in report["sources"] if s["kind"] == "docker" and s["status"] == "ok"]
         got = Counter((f["kind"], f["field"]) for f in report["findings"] if f["rule"].startswith("stack-"))
@@ -84,3 +86,47 @@ class SshBench:
             raise BenchError(f"{len(observed)}/{hosts} hosts observed, stack findings {dict(got)}, "
                              f"expected {wanted} drifted path")
         return sample, sessions
+
+    def ideal(self, concurrency: int) -> ProcessSample:
+        """The ideal client over every host, `concurrency` at a time, in a child process (benchmarks/ssh_ideal.py):
+        same sessions, same command, same key and known_hosts, nothing else. Checked: every host answered."""
+        import os
+        import sys
+
+        assert self.server is not None
+        repo = Path(__file__).resolve().parents[1]
+        sample = run_measured([sys.executable, "-m", "benchmarks.ssh_ideal", "--port", str(self.server.port),
+                               "--user", self.server.user, "--key", str(self.server.client_key),
+                               "--known-hosts", str(self.dir / "known_hosts"), "--hosts", str(self.spec.docker_hosts),
+                               "--concurrency", str(concurrency)],
+                              cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)})
+        result = json.loads(sample.stdout or "{}")
+        if sample.exit_code != 0 or result.get("ok") != self.spec.docker_hosts:
+            raise BenchError(f"the ideal SSH client failed: {sample.stderr.strip()[-300:]}")
+        return sample
+
+    def ideal_host_seconds(self) -> float:
+        """One host for the ideal client: TCP connect, SSH handshake and key auth, one exec of the documented
+        command, read stdout and stderr to the end. Nothing else (no parsing, no rules)."""
+        import time
+
+        import paramiko
+
+        from reconciler.collect.docker_output import remote_command
+
+        assert self.server is not None
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(self.dir / "known_hosts"))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        started = time.perf_counter()
+        client.connect("127.0.0.1", port=self.server.port, username=self.server.user,
+                       key_filename=str(self.server.client_key), allow_agent=False, look_for_keys=False,
+                       timeout=10)
+        try:
+            _, stdout, stderr = client.exec_command(remote_command(False), timeout=30)
+            stdout.read()
+            stderr.read()
+            stdout.channel.recv_exit_status()
+        finally:
+            client.close()
+        return time.perf_counter() - started

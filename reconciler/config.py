@@ -97,7 +97,9 @@ class SshSettings:
     overrides: Mapping[str, SshOverride] = field(default_factory=dict)
     connect_timeout_s: float = 10.0
     command_timeout_s: float = 30.0  # total deadline per host, not per read
-    concurrency: int = 8
+    # Hosts at once. A host's cost is waiting (handshake, one remote command), not local CPU (~10 ms per host),
+    # so 16 sessions keep 2 cores far from busy while halving the waves of a 50-host site.
+    concurrency: int = 16
     max_output_bytes: int = 16 * 1024 * 1024
 
 
@@ -351,7 +353,7 @@ def _ssh_settings(path: Path, top: _Reader, base: Path) -> SshSettings:
         overrides=overrides,
         connect_timeout_s=r.timeout("connect_timeout_s", 10.0),
         command_timeout_s=r.timeout("command_timeout_s", 30.0),
-        concurrency=r.positive("concurrency", 8, int),
+        concurrency=r.positive("concurrency", 16, int),
         max_output_bytes=r.positive("max_output_bytes", 16 * 1024 * 1024, int),
     )
 

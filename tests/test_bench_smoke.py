@@ -88,11 +88,14 @@ def test_ssh_fanout_bench_opens_one_session_per_docker_host() -> None:
     from benchmarks.ssh_fanout import SshBench
 
     with SshBench(EstateSpec(guests=0, docker_hosts=4, drift_fraction=0.25), delay_s=0.0) as bench:
-        sample, sessions = bench.reconcile()  # raises BenchError unless 4 sessions, 8 docker commands
+        sample, sessions = bench.reconcile()  # raises BenchError unless 4 sessions, 4 docker commands
         assert sessions == 4
-        assert bench.server is not None and len(bench.server.docker_calls()) == 8
+        assert bench.server is not None and len(bench.server.docker_calls()) == 4  # one docker command per host
         report = json.loads(sample.stdout)
         assert [(f["subject"]["target"], f["field"]) for f in report["findings"]] == [("docker-03", "path")]
+        ideal = bench.ideal(concurrency=2)  # the ideal client: same sessions and command, nothing else
+        assert ideal.exit_code == 0 and json.loads(ideal.stdout) == {"hosts": 4, "ok": 4}
+        assert len(bench.server.commands()) == 8 and bench.ideal_host_seconds() > 0
 
 
 def test_comparison_core_finds_exactly_the_generated_differences() -> None:

@@ -14,12 +14,9 @@ from reconciler.collect.docker_output import (
     PS_FORMAT,
     DockerOutputError,
     classify_failure,
-    merge_stacks,
-    parse_compose_ls,
     parse_host_output,
     parse_label_string,
     parse_ps,
-    parse_status,
     remote_command,
     remote_script,
     split_config_files,
@@ -33,7 +30,7 @@ def samples(ref_data):
     return ref_data / "docker"
 
 
-def _script_output(home="/home/ops", ls="[]", ls_rc=0, ls_err="", ps="", ps_rc=0, ps_err="", v1=None):
+def _script_output(home="/home/ops", ps="", ps_rc=0, ps_err=""):
     """What the remote script prints (both streams), built the way the script frames it."""
     out, err = [], []
 
@@ -42,42 +39,16 @@ def _script_output(home="/home/ops", ls="[]", ls_rc=0, ls_err="", ps="", ps_rc=0
         err.extend([f"{MARK} begin {name}", stderr, f"{MARK} end {name} {rc}"])
 
     section("home", home, 0)
-    section("ls", ls, ls_rc, ls_err)
-    if v1 is not None:
-        section("v1", v1[0], v1[1], v1[2] if len(v1) > 2 else "")
     section("ps", ps, ps_rc, ps_err)
     return "\n".join(out) + "\n", "\n".join(err) + "\n"
 
 
-# ── compose ls ───────────────────────────────────────────────────────────────
+# ── config files ─────────────────────────────────────────────────────────────
 
 
-def test_compose_ls_sample(samples):
-    projects = {p.name: p for p in parse_compose_ls((samples / "compose_ls_all.json").read_text())}
-    assert set(projects) == {"blog", "mixed", "oldstack"}
-    assert projects["mixed"].states == {"exited": 1, "running": 2}
-    assert projects["mixed"].config_files == ("/srv/mixed/docker-compose.yml", "/srv/mixed/docker-compose.override.yml")
-    # a stack whose compose file was deleted is still listed, with its stale path
-    assert projects["oldstack"].config_files == ("/srv/deleted/compose.yaml",)
-    assert projects["oldstack"].states == {"exited": 3}
-
-
-def test_compose_ls_empty(samples):
-    assert parse_compose_ls((samples / "compose_ls_empty.json").read_text()) == ()
-
-
-def test_status_and_config_files():
-    assert parse_status("exited(1), running(2)") == {"exited": 1, "running": 2}
-    assert parse_status("running(3)") == {"running": 3}
-    assert parse_status("") == {}
+def test_config_files():
     assert split_config_files("N/A") == ()
     assert split_config_files("/a/compose.yaml,/a/override.yaml") == ("/a/compose.yaml", "/a/override.yaml")
-
-
-def test_compose_ls_garbage_is_unparseable():
-    with pytest.raises(DockerOutputError) as err:
-        parse_compose_ls("this is not json {")
-    assert err.value.reason is Reason.OUTPUT_UNPARSEABLE
 
 
 # ── docker ps ────────────────────────────────────────────────────────────────
@@ -124,37 +95,52 @@ def test_ps_garbage_is_unparseable():
 # ── stacks ───────────────────────────────────────────────────────────────────
 
 
-def test_merge_uses_labels_for_working_dir_and_ignores_one_offs(samples):
-    projects = parse_compose_ls((samples / "compose_ls_all.json").read_text())
-    containers = parse_ps((samples / "docker_ps_all.jsonl").read_text())
-    stacks = {s.name: s for s in merge_stacks(projects, containers)}
-    assert stacks["blog"].working_dir == "/srv/blog"
-    # mixed: db exited, the one-off `compose run` container is not counted
-    assert stacks["mixed"].states == {"exited": 1}
-    assert not stacks["mixed"].fully_running
-    # oldstack has no container in this ps sample: compose ls' own status is kept
-    assert stacks["oldstack"].states == {"exited": 3}
-    assert stacks["oldstack"].working_dir is None
-
-
-def test_compose_v1_rebuilds_stacks_from_labels(samples):
+def test_stacks_come_from_labels_and_ignore_one_offs(samples):
     containers = parse_ps((samples / "docker_ps_all.jsonl").read_text())
     stacks = {s.name: s for s in stacks_from_containers(containers)}
     assert set(stacks) == {"blog", "mixed"}  # the standalone container has no project
-    assert stacks["blog"].states == {"running": 1}
+    assert stacks["blog"].states == {"running": 1} and stacks["blog"].working_dir == "/srv/blog"
+    # mixed: db exited, the one-off `compose run` container is not counted
+    assert stacks["mixed"].states == {"exited": 1} and not stacks["mixed"].fully_running
     assert stacks["mixed"].config_files == ("/srv/mixed/docker-compose.yml", "/srv/mixed/docker-compose.override.yml")
+
+
+def _ps_row(name, project, state="running", status="Up 2 minutes", files="compose.yaml", wd="/srv/app"):
+    return json.dumps({"ID": "b" * 64, "Names": name, "Image": "local/busybox", "State": state, "Status": status,
+                       "Project": project, "Service": name, "WorkingDir": wd, "ConfigFiles": files,
+                       "OneOff": "False", "Number": "1"})
+
+
+def test_compose_v1_relative_config_files_are_joined_to_the_working_dir():
+    containers = parse_ps(_ps_row("app_web_1", "app", files="docker-compose.yml") + "\n")
+    (stack,) = stacks_from_containers(containers)
+    assert stack.config_files == ("/srv/app/docker-compose.yml",)
+
+
+@pytest.mark.parametrize(("state", "status", "condition", "health"), [
+    ("running", "Up 2 minutes (unhealthy)", "unhealthy", "unhealthy"),
+    ("running", "Up 5 seconds (health: starting)", "running", "starting"),
+    ("running", "Up 3 hours (healthy)", "running", "healthy"),
+    ("restarting", "Restarting (1) 2 seconds ago", "restarting", ""),
+    ("exited", "Exited (3) 4 seconds ago", "exited", ""),
+    ("dead", "Dead", "dead", ""),
+])
+def test_health_and_restarts_are_part_of_the_state(state, status, condition, health):
+    (container,) = parse_ps(_ps_row("c", "app", state, status) + "\n")
+    assert (container.health, container.condition) == (health, condition)
+    (stack,) = stacks_from_containers((container,))
+    assert stack.states == {condition: 1} and stack.fully_running is (condition == "running")
 
 
 # ── the whole script output ──────────────────────────────────────────────────
 
 
 def test_host_output_happy_path(samples):
-    out, err = _script_output(ls=(samples / "compose_ls_all.json").read_text().strip(),
-                              ps=(samples / "docker_ps_custom.jsonl").read_text().strip(),
-                              ls_err="WARNING: a warning on stderr")
+    out, err = _script_output(ps=(samples / "docker_ps_custom.jsonl").read_text().strip(),
+                              ps_err="WARNING: a warning on stderr")
     report = parse_host_output("Welcome to Ubuntu (motd)\n" + out, err, 0)
     assert report.home == "/home/ops"
-    assert [s.name for s in report.stacks] == ["blog", "mixed", "oldstack"]
+    assert [s.name for s in report.stacks] == ["blog", "mixed"]
     assert len(report.containers) == 3
     assert report.compose_v1 is False
 
@@ -174,27 +160,11 @@ def test_host_output_happy_path(samples):
     ("sudo: a password is required", 1, Reason.SUDO_PASSWORD_REQUIRED),
 ])
 def test_ps_failures_are_classified(stderr, rc, reason):
-    out, err = _script_output(ls_rc=rc, ls_err=stderr, ps_rc=rc, ps_err=stderr)
+    out, err = _script_output(ps_rc=rc, ps_err=stderr)
     with pytest.raises(DockerOutputError) as caught:
         parse_host_output(out, err, 0)
     assert caught.value.reason is reason
     assert stderr.split(":")[0] in caught.value.detail
-
-
-@pytest.mark.parametrize("message", ["docker: unknown command: docker compose\n\nRun 'docker --help' for more",
-                                     "docker: 'compose' is not a docker command.\nSee 'docker --help'"])
-def test_compose_plugin_missing(message, samples):
-    ps = (samples / "docker_ps_custom.jsonl").read_text().strip()
-    out, err = _script_output(ls="", ls_rc=1, ls_err=message, ps=ps, v1=("", 127, "sh: 1: docker-compose: not found"))
-    with pytest.raises(DockerOutputError) as caught:
-        parse_host_output(out, err, 0)
-    assert caught.value.reason is Reason.COMPOSE_MISSING
-    # with a docker-compose v1 binary the same host is observed, stacks from labels
-    out, err = _script_output(ls="", ls_rc=1, ls_err=message, ps=ps, v1=("1.29.2", 0))
-    report = parse_host_output(out, err, 0)
-    assert report.compose_v1 is True
-    assert {s.name for s in report.stacks} == {"blog", "mixed"}
-    assert "1.29.2" in report.detail
 
 
 def test_incomplete_output_is_unparseable():
@@ -231,11 +201,10 @@ def test_script_is_constant_and_runs_only_documented_commands(tmp_path):
     result = subprocess.run(["/bin/sh", "-c", remote_command()], capture_output=True, text=True, env=env,
                             timeout=30)
     calls = log.read_text().splitlines()
-    assert calls == [f"docker {COMMANDS[0].removeprefix('docker ')}", "docker-compose version --short",
-                     f"docker ps -a --no-trunc --format {PS_FORMAT}"]
+    assert calls == [f"docker ps -a --no-trunc --format {PS_FORMAT}"] == [COMMANDS[0]]  # one docker command
     assert f"{MARK} end ps 1" in result.stdout
     assert "/home/someone" in result.stdout
-    assert remote_script(sudo=True).count("sudo -n docker") == 3
+    assert remote_script(sudo=True).count("sudo -n docker") == 1
     assert "sudo" not in remote_script(sudo=False)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.collect.docker_output import remote_command
+from reconciler.collect.docker_output import PS_FORMAT, remote_command
 from tests import guarantees
 from tests.fakes.pve_server import FakePVE
 from tests.fakes.sshd import SshServer
@@ -84,7 +84,7 @@ def test_ssh_record_check_flags_an_undocumented_command(scratch_dir: Path) -> No
     (host / "ctl").mkdir(parents=True)
     (host / "sshd_config").write_text("")
     (host / "commands.log").write_text(remote_command(False) + "\0")
-    (host / "ctl" / "docker.log").write_text(json.dumps(["docker", "compose", "ls", "--all", "--format", "json"]))
+    (host / "ctl" / "docker.log").write_text(json.dumps(["docker", "ps", "-a", "--no-trunc", "--format", PS_FORMAT]))
     assert guarantees.check_ssh_records(tmp_path).violations == ()
     with (host / "commands.log").open("a") as log:
         log.write("docker rm -f web\0")

@@ -77,7 +77,8 @@ def test_two_hosts_observed_with_only_the_documented_command(sshd_factory, ssh_s
     first, second = result
     assert first.observed and first.gap is None, first.gap
     assert first.home and first.home.startswith("/")
-    assert [s.name for s in first.stacks] == ["blog", "mixed", "oldstack"]
+    # stacks come from the containers' compose labels (what `docker compose ls` reads): one command per host
+    assert [s.name for s in first.stacks] == ["blog", "mixed"]
     assert {c.name for c in first.containers} == {"blog-web-1", "mixed-tool-run-0badc0ffee00", "standalone"}
     assert first.status.status == "ok" and first.target == "docker-host; touch /tmp/pwned"
     assert second.observed and second.stacks == () and second.containers == ()
@@ -125,17 +126,18 @@ def test_sudo_runs_docker_through_sudo_n(ssh_host, ssh_settings):
     (obs,) = collect_docker([endpoint(ssh_host, sudo=True)], ssh_settings(ssh_host), "s")
     assert obs.observed
     assert ssh_host.commands() == [remote_command(True)]
-    assert ssh_host.sudo_calls()[0].startswith("-n docker compose ls")
+    assert ssh_host.sudo_calls()[0].startswith("-n docker ps -a")
     assert all(call.startswith("-n ") for call in ssh_host.sudo_calls())
 
 
-def test_compose_v1_host_is_observed_from_labels(ssh_host, ssh_settings):
-    ssh_host.configure(mode="compose_missing", compose_v1="1.29.2",
+@pytest.mark.parametrize("v1", [False, True], ids=["no-compose-plugin", "compose-v1-only"])
+def test_hosts_without_the_compose_plugin_are_observed_from_labels(ssh_host, ssh_settings, v1):
+    ssh_host.configure(mode="compose_missing", **({"compose_v1": "1.29.2"} if v1 else {}),
                        ps=ps_lines(("app_web_1", "app", "running", "/opt/app")))
     (obs,) = collect_docker([endpoint(ssh_host)], ssh_settings(ssh_host), "s")
     assert obs.observed, obs.gap
-    assert [(s.name, s.working_dir) for s in obs.stacks] == [("app", "/opt/app")]
-    assert "1.29.2" in obs.status.detail
+    assert [(s.name, s.working_dir, s.states) for s in obs.stacks] == [("app", "/opt/app", {"running": 1})]
+    assert [call[1] for call in ssh_host.docker_calls()] == ["ps"]  # neither compose ls nor docker-compose ran
     assert_only_documented(ssh_host)
 
 
@@ -154,7 +156,6 @@ def test_five_mib_on_both_streams_does_not_deadlock(ssh_host, ssh_settings):
     ({"mode": "daemon_down"}, Reason.DOCKER_DAEMON_DOWN),
     ({"mode": "daemon_down_29"}, Reason.DOCKER_DAEMON_DOWN),
     ({"mode": "permission_denied"}, Reason.DOCKER_PERMISSION_DENIED),
-    ({"mode": "compose_missing"}, Reason.COMPOSE_MISSING),
     ({"mode": "garbage"}, Reason.OUTPUT_UNPARSEABLE),
 ])
 def test_docker_failures(ssh_host, ssh_settings, setup, reason):

@@ -1,24 +1,25 @@
 """The fixed remote script run on every docker host, and pure parsing of what it prints.
 
-Nothing here does I/O. The script is a constant (two variants: plain, and every docker command
-prefixed with `sudo -n`, chosen by the site file, never by a binding); no value from any binding file
-is ever part of it. Documented in docs/ssh.md. It prints, in order, each part framed by marker lines
-on both stdout and stderr (so each command's stderr and exit status can be told apart):
+Nothing here does I/O. The script is a constant (two variants: plain, and the docker command prefixed with
+`sudo -n`, chosen by the site file, never by a binding); no value from any binding file is ever part of it.
+Documented in docs/ssh.md. It prints, in order, each part framed by marker lines on both stdout and stderr
+(so the command's stderr and exit status can be told apart):
 
-1. `printf '%s\\n' "$HOME"` — the remote home, to expand `~` in declared stack paths;
-2. `docker compose ls --all --format json` — every compose project, stopped ones included;
-3. only if (2) failed: `docker-compose version --short` — a compose v1 (or standalone) binary;
-4. `docker ps -a --no-trunc --format '<PS_FORMAT>'` — every container, each compose label extracted
-   on its own (the `Labels` string of `{{json .}}` cannot be split safely, and `{{json .}}` makes
-   the engine compute sizes).
+1. `printf '%s\\n' "$HOME"` — the remote home, to expand `~` in declared stack paths (a shell builtin);
+2. `docker ps -a --no-trunc --format '<PS_FORMAT>'` — every container, each compose label extracted on its
+   own (the `Labels` string of `{{json .}}` cannot be split safely, and `{{json .}}` makes the engine
+   compute sizes).
 
-When (2) fails because the compose plugin is missing but (3) finds a `docker-compose`, stacks are
-rebuilt from the containers' compose labels (compose v1 has no `ls`).
+One docker command per host: stacks are rebuilt from the containers' compose labels (project, service,
+working dir, config files, one-off, container number), which is what `docker compose ls` itself reads. So a
+host costs one round trip, needs no compose plugin, and compose v1 projects (relative config files, `_` in
+container names) read the same way.
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import shlex
 from collections import Counter
@@ -39,25 +40,19 @@ PS_FORMAT = (
     '"Number":{{json (.Label "com.docker.compose.container-number")}}}'
 )
 
-# The documented remote commands (what docs/ssh.md lists and the e2e tests compare against).
-COMMANDS = (
-    "docker compose ls --all --format json",
-    "docker-compose version --short",
-    f"docker ps -a --no-trunc --format {PS_FORMAT}",
-)
+# The documented remote command (what docs/ssh.md lists and the e2e tests compare against).
+COMMANDS = (f"docker ps -a --no-trunc --format {PS_FORMAT}",)
 
 _SCRIPT = """\
 LC_ALL=C; export LC_ALL
 m() {{ printf '\\n{mark} %s\\n' "$*"; printf '\\n{mark} %s\\n' "$*" >&2; }}
 m begin home; printf '%s\\n' "$HOME"; m end home 0
-m begin ls; {sudo}docker compose ls --all --format json </dev/null; rc=$?; m end ls $rc
-if [ "$rc" -ne 0 ]; then m begin v1; {sudo}docker-compose version --short </dev/null; m end v1 $?; fi
 m begin ps; {sudo}docker ps -a --no-trunc --format '{ps_format}' </dev/null; m end ps $?
 """
 
 
 def remote_script(sudo: bool = False) -> str:
-    """The whole script (POSIX sh). `sudo=True` prefixes every docker command with `sudo -n`."""
+    """The whole script (POSIX sh). `sudo=True` prefixes the docker command with `sudo -n`."""
     return _SCRIPT.format(mark=MARK, sudo="sudo -n " if sudo else "", ps_format=PS_FORMAT)
 
 
@@ -138,25 +133,10 @@ def parse_host_output(stdout: str, stderr: str, exit_status: int | None = None) 
     containers = parse_ps(ps.stdout)
     home_section = sections.get("home")
     home = home_section.stdout.strip().splitlines()[0].strip() if home_section and home_section.stdout.strip() else None
-    ls = sections.get("ls")
-    if ls is not None and ls.rc == 0:
-        stacks = merge_stacks(parse_compose_ls(ls.stdout), containers)
-        return HostReport(home, stacks, containers, _summary(stacks, containers))
-    ls_err = ls.stderr if ls is not None else ""
-    reason = classify_failure(ls_err, ls.rc if ls is not None else None)
-    if reason is Reason.COMPOSE_MISSING or (reason is None and "no such command" in ls_err.lower()):
-        v1 = sections.get("v1")
-        version = v1.stdout.strip().splitlines()[0].strip() if v1 and v1.rc == 0 and v1.stdout.strip() else None
-        if version:
-            stacks = stacks_from_containers(containers)
-            detail = (f"{_summary(stacks, containers)}; no compose plugin, docker-compose {version.lstrip('v')}: "
-                      "stacks rebuilt from container labels")
-            return HostReport(home, stacks, containers, detail, compose_v1=True)
-        raise DockerOutputError(Reason.COMPOSE_MISSING,
-                                f"docker compose is not installed (and no docker-compose): {_first_line(ls_err)}")
-    code = ls.rc if ls is not None else "?"
-    raise DockerOutputError(reason or Reason.OUTPUT_UNPARSEABLE,
-                            f"docker compose ls failed (exit {code}): {_first_line(ls_err) or 'no message'}")
+    stacks = stacks_from_containers(containers)
+    v1 = any(f and not f.startswith("/") for s in stacks for f in s.config_files)
+    detail = _summary(stacks, containers) + ("; compose v1 projects (relative config files)" if v1 else "")
+    return HostReport(home, stacks, containers, detail, compose_v1=v1)
 
 
 # Substrings of stderr, lowercased; wording varies between docker versions (see docs/ssh.md).
@@ -167,8 +147,6 @@ _PERMISSION = ("permission denied while trying to connect to the docker", "got p
 _DAEMON = ("cannot connect to the docker daemon", "failed to connect to the docker api",
            "is the docker daemon running", "error during connect")
 _MISSING = ("docker: command not found", "docker: not found", "sudo: docker: command not found")
-_COMPOSE = ("unknown command: docker compose", "'compose' is not a docker command", "unknown shorthand flag: 'a'",
-            "unknown flag: --all", "docker-compose: command not found")
 
 
 def classify_failure(stderr: str, rc: int | None) -> Reason | None:
@@ -182,54 +160,13 @@ def classify_failure(stderr: str, rc: int | None) -> Reason | None:
         return Reason.DOCKER_DAEMON_DOWN
     if any(s in low for s in _MISSING) or (rc == 127 and "docker" in low):
         return Reason.DOCKER_MISSING
-    if any(s in low for s in _COMPOSE):
-        return Reason.COMPOSE_MISSING
     return None
 
 
-# ── docker compose ls ────────────────────────────────────────────────────────
+# ── docker ps ────────────────────────────────────────────────────────────────
 
-
-@dataclass(frozen=True, slots=True)
-class ComposeProject:
-    name: str
-    states: dict[str, int]
-    config_files: tuple[str, ...]
-
-
-_STATE = re.compile(r"^\s*([A-Za-z_-]+)\(([0-9]{1,9})\)\s*$")  # digits int() accepts, of a sane length
-
-
-def parse_compose_ls(text: str) -> tuple[ComposeProject, ...]:
-    """`docker compose ls --all --format json`: one JSON array (stderr warnings are not in `text`)."""
-    body = text.strip()
-    if not body:
-        return ()
-    start = body.find("[")
-    try:
-        data = json.loads(body[start:] if start >= 0 else body)
-    except ValueError:
-        raise DockerOutputError(Reason.OUTPUT_UNPARSEABLE,
-                                f"docker compose ls did not print JSON: {_first_line(body)[:80]!r}") from None
-    if not isinstance(data, list):
-        raise DockerOutputError(Reason.OUTPUT_UNPARSEABLE, "docker compose ls did not print a JSON array")
-    projects = []
-    for entry in data:
-        if not isinstance(entry, dict) or not isinstance(entry.get("Name"), str):
-            raise DockerOutputError(Reason.OUTPUT_UNPARSEABLE, f"unexpected docker compose ls entry: {entry!r:.80}")
-        projects.append(ComposeProject(entry["Name"], parse_status(str(entry.get("Status") or "")),
-                                       split_config_files(entry.get("ConfigFiles"))))
-    return tuple(projects)
-
-
-def parse_status(text: str) -> dict[str, int]:
-    """`"exited(1), running(2)"` → {"exited": 1, "running": 2}; unknown parts are ignored."""
-    states: dict[str, int] = {}
-    for part in text.split(","):
-        match = _STATE.match(part)
-        if match:
-            states[match.group(1).lower()] = states.get(match.group(1).lower(), 0) + int(match.group(2))
-    return states
+# docker shows a healthcheck's result only at the end of the Status text: "Up 2 minutes (unhealthy)".
+_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)\s*$")
 
 
 def split_config_files(value: object) -> tuple[str, ...]:
@@ -237,9 +174,6 @@ def split_config_files(value: object) -> tuple[str, ...]:
     if not isinstance(value, str) or value.strip() in ("", "N/A"):
         return ()
     return tuple(p.strip() for p in value.split(",") if p.strip())
-
-
-# ── docker ps ────────────────────────────────────────────────────────────────
 
 
 def parse_ps(text: str) -> tuple[LiveContainer, ...]:
@@ -272,6 +206,7 @@ def _container(row: dict) -> LiveContainer:
                   "config_files": parsed.get("com.docker.compose.project.config_files"),
                   "oneoff": parsed.get("com.docker.compose.oneoff")}
     names = [n.strip().lstrip("/") for n in str(row.get("Names") or "").split(",") if n.strip()]
+    health = _HEALTH.search(str(row.get("Status") or ""))
     return LiveContainer(
         name=names[0] if names else str(row.get("ID") or "")[:12],
         state=str(row.get("State") or "").lower(),
@@ -282,6 +217,7 @@ def _container(row: dict) -> LiveContainer:
         working_dir=str(labels["working_dir"] or ""),
         config_files=str(labels["config_files"] or ""),
         oneoff=str(labels["oneoff"] or "").lower() == "true",
+        health=health.group(1).removeprefix("health: ") if health else "",
     )
 
 
@@ -307,24 +243,9 @@ def parse_label_string(text: str) -> dict[str, str]:
 # ── stacks ───────────────────────────────────────────────────────────────────
 
 
-def merge_stacks(projects: Iterable[ComposeProject], containers: Iterable[LiveContainer]) -> tuple[LiveStack, ...]:
-    """Stacks from `compose ls`, completed from container labels (working dir; states without one-offs)."""
-    by_project = _group(containers)
-    stacks = []
-    seen = set()
-    for project in projects:
-        seen.add(project.name)
-        members = by_project.get(project.name, [])
-        stacks.append(_stack(project.name, members, project.states, project.config_files))
-    for name, members in by_project.items():
-        if name not in seen:  # created between the two commands: labels are enough
-            stacks.append(_stack(name, members, {}, ()))
-    return tuple(sorted(stacks, key=lambda s: s.name))
-
-
 def stacks_from_containers(containers: Iterable[LiveContainer]) -> tuple[LiveStack, ...]:
-    """Compose v1 (no `ls`): one stack per `com.docker.compose.project` label."""
-    return tuple(sorted((_stack(name, members, {}, ()) for name, members in _group(containers).items()),
+    """One stack per `com.docker.compose.project` label, as `docker compose ls --all` would list them."""
+    return tuple(sorted((_stack(name, members) for name, members in _group(containers).items()),
                         key=lambda s: s.name))
 
 
@@ -336,14 +257,15 @@ def _group(containers: Iterable[LiveContainer]) -> dict[str, list[LiveContainer]
     return groups
 
 
-def _stack(name: str, members: list[LiveContainer], ls_states: dict[str, int],
-           ls_files: tuple[str, ...]) -> LiveStack:
+def _stack(name: str, members: list[LiveContainer]) -> LiveStack:
     regular = [c for c in members if not c.oneoff]
-    # One-off `compose run` containers do not make a stack "not running"; compose ls counts them.
-    states = dict(Counter(c.state for c in regular)) if regular else (ls_states or dict(Counter(
-        c.state for c in members)))
+    # One-off `compose run` containers do not make a stack "not running" (compose ls counts them).
+    counted = regular or members
+    states = dict(Counter(c.condition for c in counted))
     working_dir = next((c.working_dir for c in regular + members if c.working_dir), None)
-    files = ls_files or next((split_config_files(c.config_files) for c in regular + members if c.config_files), ())
+    files = next((split_config_files(c.config_files) for c in regular + members if c.config_files), ())
+    if working_dir:  # compose v1 writes config files relative to the project directory
+        files = tuple(f if f.startswith("/") else posixpath.join(working_dir, f) for f in files)
     return LiveStack(name=name, states=states, config_files=files, working_dir=working_dir)
 
 

@@ -317,6 +317,13 @@ class LiveContainer:
     working_dir: str = ""
     config_files: str = ""
     oneoff: bool = False
+    health: str = ""  # healthy | unhealthy | starting | "" (no healthcheck), from docker's Status text
+
+    @property
+    def condition(self) -> str:
+        """The state a reconcile compares: `unhealthy` for a running container whose healthcheck fails (docker
+        keeps `.State` at running); `health: starting` is still running."""
+        return "unhealthy" if self.state == "running" and self.health == "unhealthy" else self.state
 
 
 @dataclass(frozen=True, slots=True)

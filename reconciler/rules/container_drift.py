@@ -1,6 +1,7 @@
 """Registry containers whose state contradicts their status.
 
-`active` (or no status) but not running: error. `parked` but running: warning (the registry is out
+`active` (or no status) but not running, or running with a failing healthcheck (`unhealthy`), restarting or
+dead: error, the live value says which (`health: starting` is fine). `parked` but running: warning (the registry is out
 of date). `stopped` but running: info. `deprecated`: any state is fine. A container that belongs to
 an unregistered compose project is left to that project's one `stack-unregistered` finding.
 """
@@ -29,11 +30,12 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             continue
         status = declared.status or "active"
         running = live.state == "running"
+        healthy = live.condition == "running"  # a failing healthcheck, restarting, dead, exited… are not
         subject = container_subject(ctx.scope.site, declared.host, declared.container)
         label = f"container {declared.container} (service {declared.service})"
-        if status == "active" and not running:
+        if status == "active" and not healthy:
             severity, expected = Severity.ERROR, "running"
-            message = f"{label} is registered active on {declared.host} but is {live.state} ({live.status})"
+            message = f"{label} is registered active on {declared.host} but is {live.condition} ({live.status})"
             hint = f"start it, or set status: parked / stopped at {declared.source}"
         elif status == "parked" and running:
             severity, expected = Severity.WARNING, "not running"
@@ -46,4 +48,4 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         else:
             continue
         yield Finding(kind=Kind.DRIFTED, rule=RULE_ID, subject=subject, field="state", declared=expected,
-                      live=live.state, message=message, hint=hint, severity=severity, sources=(declared.source,))
+                      live=live.condition, message=message, hint=hint, severity=severity, sources=(declared.source,))
