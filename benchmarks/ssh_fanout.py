@@ -27,6 +27,13 @@ from .estate import SITE, Estate, EstateSpec
 from .harness import BenchError, ProcessSample, reconcile_command, run_measured
 from .pve import child_env, write_site
 
+_SH_DOCKER = """#!/bin/sh
+printf '["docker", "%s"]\\n' "$1" >> "$FAKE_DOCKER_DIR/docker.log"
+[ "$1" = ps ] || {{ echo "bench docker: unexpected arguments" >&2; exit 2; }}
+/bin/sleep {delay}
+/bin/cat "$FAKE_DOCKER_DIR/ps.jsonl"
+"""
+
 
 class SshBench:
     def __init__(self, spec: EstateSpec, delay_s: float, concurrency: int | None = None) -> None:
@@ -45,8 +52,13 @@ class SshBench:
         # reconciler opens (its default, 10:30:100, drops some above 10; each real host has its own sshd).
         server = self.server = start_sshd(self.dir / "sshd", extra_env={"SHLVL": "1"},
                                           extra_config="MaxStartups 200\n")
-        server.configure(mode="slow" if self.delay_s else "ok", delay=self.delay_s or None,
-                         ls=self.estate.docker_ls_json(), ps=self.estate.docker_ps_jsonl())
+        server.configure(ps=self.estate.docker_ps_jsonl())
+        # A POSIX-sh `docker` instead of the Python fake: every session starts one, and 16 interpreter start-ups
+        # at once would be fixture CPU on the benchmark's 2 cores, charged to both clients alike. It answers the
+        # documented `docker ps` after `delay_s`, and logs each call as the Python fake does (counted per run).
+        docker = server.bin / "docker"
+        docker.write_text(_SH_DOCKER.format(delay=self.delay_s))
+        docker.chmod(0o755)
         self.estate.write_bindings(self.dir / "spine", ssh_port=server.port, ssh_user=server.user)
         known = server.write_known_hosts(self.dir / "known_hosts")
         concurrency = f"  concurrency: {self.concurrency}\n" if self.concurrency else ""
