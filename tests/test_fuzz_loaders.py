@@ -711,7 +711,6 @@ def test_pve_parsers_tolerate_odd_shapes_and_digits() -> None:
 
 
 def test_docker_output_with_odd_digits() -> None:
-    assert docker_output.parse_status("running(" + "9" * 5000 + "), exited(1)") == {"exited": 1}
     stdout = f"{MARK} begin ps\n\n{MARK} end ps ²\n"
     with pytest.raises(DockerOutputError) as caught:  # an exit code that is not one: the section never ended
         docker_output.parse_host_output(stdout, "", 0)

@@ -262,3 +262,25 @@ def test_failing_host_is_unknown_others_reported_exit_3(sshd_factory, ssh_settin
     assert [(f.kind, f.subject.handle, f.reason, f.hides) for f in findings] == [
         (Kind.UNKNOWN, "host/bad", "docker_daemon_down", ("s/stack/bad/db",))]  # one finding per cause
     assert exit_code_for(findings, []) is ExitCode.UNOBSERVED
+
+
+def test_sessions_see_the_fake_docker_whatever_docker_this_machine_has(ssh_settings, tmp_path):
+    """The fake-docker tests must not depend on the machine: a session's PATH holds only the fake bin folder, so
+    a `docker` of the machine's own (this one has /usr/local/bin/docker) never answers in the fake's place."""
+    import tempfile
+
+    from reconciler.collect.ssh import run_remote
+    from tests.fakes.sshd import start_sshd
+
+    with tempfile.TemporaryDirectory(prefix="reconciler-path-probe-") as folder:  # outside the audited sshd logs
+        server = start_sshd(Path(folder) / "sshd")
+        try:
+            settings = ssh_settings(server)
+            probe = "command -v docker || echo none"
+            found = run_remote("127.0.0.1", server.port, server.user, server.client_key, settings, probe).stdout
+            assert found.strip() == str(server.bin / "docker")
+            server.configure(docker=False)
+            found = run_remote("127.0.0.1", server.port, server.user, server.client_key, settings, probe).stdout
+            assert found.strip() == "none"  # "docker missing" really is missing, whatever the machine has
+        finally:
+            server.stop()
