@@ -102,7 +102,7 @@ def docker2(clean_docker: RealEngine, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def write_estate(tmp_path: Path, host: Host, stacks: list[tuple[str, str]],
-                 containers: list[tuple[str, str, str]]) -> tuple[Path, Path]:
+                 containers: list[tuple[str, str, str]], sudo: bool = False) -> tuple[Path, Path]:
     """One docker host `dockerhost` (guest 300) declaring `stacks` (name, path) and registering `containers`
     (service, container, status); returns (sites dir, bindings root)."""
     root = tmp_path / "spine"
@@ -135,7 +135,7 @@ def write_estate(tmp_path: Path, host: Host, stacks: list[tuple[str, str]],
           connect_timeout_s: 5
           command_timeout_s: 15
           overrides:
-            dockerhost: {{host: 127.0.0.1, port: {server.port}, user: {server.user}}}
+            dockerhost: {{host: 127.0.0.1, port: {server.port}, user: {server.user}, sudo: {str(sudo).lower()}}}
         """))
     return sites, root
 
@@ -183,14 +183,14 @@ def estate_of(host: Host, tmp_path: Path) -> tuple[Path, Path]:
     return write_estate(tmp_path, host, stacks, containers)
 
 
-def clean_estate_of(host: Host, tmp_path: Path, registered: bool = True) -> tuple[Path, Path]:
+def clean_estate_of(host: Host, tmp_path: Path, registered: bool = True, sudo: bool = False) -> tuple[Path, Path]:
     """The estate of `docker2`: exactly what runs there."""
     stacks = [(p.name, str(host.engine.project_dir(p.name))) for p in host.engine.live_projects]
     containers = [("alpha-web", "alpha-web-1", ""), ("alpha-worker", "alpha-worker-1", "active"),
                   ("fine-app", "fine-app-1", "active")]
     if host.engine.v1_available:
         containers.append(("legacy-app", "legacy_app_1", ""))
-    return write_estate(tmp_path, host, stacks, containers if registered else [])
+    return write_estate(tmp_path, host, stacks, containers if registered else [], sudo)
 
 
 def expected_findings(host: Host, root: Path) -> dict[str, tuple[str, str | None, object, tuple[str, ...]]]:
@@ -304,6 +304,33 @@ def test_only_documented_commands_ran(cli, docker1: Host, docker2: Host, tmp_pat
         commands = host.server.commands()
         assert commands
         assert set(commands) == {remote_command(False)}, [c[:200] for c in commands]
+
+
+@pytest.mark.parametrize("variant", ["no-compose-plugin", "only-sudo-docker"])
+def test_hosts_without_compose_plugin_or_with_docker_only_through_sudo(cli, clean_docker: RealEngine, tmp_path: Path,
+                                                                       tmp_path_factory: pytest.TempPathFactory,
+                                                                       variant: str) -> None:
+    """The same real engine reached as two other kinds of host see it: the session's DOCKER_CONFIG has no
+    compose plugin, or `docker` is not on its PATH and only `sudo -n docker` works. Both: observed, in sync."""
+    from reconciler.collect.docker_output import remote_command
+
+    sudo = variant == "only-sudo-docker"
+    empty = tmp_path / "docker-config-without-plugins"
+    empty.mkdir()
+    server = start_engine_sshd(tmp_path_factory.mktemp("sshd-real-variant") / "host", clean_docker,
+                               docker_config=None if sudo else empty, sudo_only=sudo)
+    try:
+        sites, _ = clean_estate_of(Host(clean_docker, server), tmp_path, sudo=sudo)
+        code, report = run(cli, sites)
+        assert report["findings"] == [], report["findings"]
+        assert {s["name"]: s["status"] for s in report["sources"]} == {"docker:dockerhost": "ok"}
+        assert code == 0
+        assert server.commands() == [remote_command(sudo)]
+        assert not list(empty.iterdir())  # no cli-plugins/docker-compose there
+        if sudo:
+            assert [call.split(" ", 4)[:4] for call in server.sudo_calls()] == [["-n", "docker", "ps", "-a"]]
+    finally:
+        server.stop()
 
 
 def test_daemon_down_is_one_unknown(cli, docker2: Host, tmp_path: Path) -> None:

@@ -719,13 +719,25 @@ class RealEngine:
 # ── a loopback sshd whose sessions see the engine ────────────────────────────
 
 
-def start_engine_sshd(base: Path, engine: RealEngine) -> SshServer:
+_SUDO_ONLY = """#!/bin/sh
+printf '%s\\n' "$*" >> "$FAKE_DOCKER_DIR/sudo.log"
+[ "$1" = "-n" ] && shift
+PATH="{path}:$PATH" exec "$@"
+"""
+
+
+def start_engine_sshd(base: Path, engine: RealEngine, docker_config: Path | None = None,
+                      sudo_only: bool = False) -> SshServer:
     """A loopback sshd (tests/fakes/sshd.py) whose sessions run against `engine`: PATH is the unpacked bin
     folders then /usr/bin:/bin (no fake docker), DOCKER_HOST and DOCKER_CONFIG point at the engine.
 
+    `docker_config` replaces the engine's DOCKER_CONFIG (an empty folder: no compose plugin). `sudo_only`: the
+    session PATH has no docker at all, only a `sudo` (logging to ctl/sudo.log) that runs its command with the
+    engine's bin folders on PATH, as on a host where only `sudo -n docker` works.
+
     start_sshd fixes PATH to its fake bin folder and sshd keeps the first `SetEnv` of a name, so the server is
     started once, stopped, and started again on the same port with PATH rewritten in its config."""
-    env = {"DOCKER_HOST": engine.docker_host, "DOCKER_CONFIG": str(engine.docker_config),
+    env = {"DOCKER_HOST": engine.docker_host, "DOCKER_CONFIG": str(docker_config or engine.docker_config),
            "SHLVL": "1"}  # SHLVL=1: bash, the login shell, skips ~/.bashrc (which may change PATH)
     server = start_sshd(base, extra_env=env)
     old = server.pid
@@ -735,7 +747,11 @@ def start_engine_sshd(base: Path, engine: RealEngine) -> SshServer:
         time.sleep(0.02)
     (server.bin / "docker").unlink(missing_ok=True)  # the fake one; not on PATH any more anyway
     config = server.dir / "sshd_config"
-    path = ":".join([*map(str, engine.bin_dirs), "/usr/bin", "/bin"])
+    engine_path = ":".join(map(str, engine.bin_dirs))
+    path = f"{server.bin}:/usr/bin:/bin" if sudo_only else f"{engine_path}:/usr/bin:/bin"
+    if sudo_only:
+        (server.bin / "sudo").write_text(_SUDO_ONLY.format(path=engine_path))
+        (server.bin / "sudo").chmod(0o755)
     text, count = re.subn(r"^SetEnv PATH=\S+", lambda _: f"SetEnv PATH={path}", config.read_text(), flags=re.M)
     if count != 1:
         raise EngineError(f"no `SetEnv PATH=` line in {config}")
