@@ -135,10 +135,12 @@ class SshBench:
                        key_filename=str(self.server.client_key), allow_agent=False, look_for_keys=False,
                        timeout=10)
         try:
-            _, stdout, stderr = client.exec_command(remote_command(False), timeout=30)
-            stdout.read()
-            stderr.read()
-            stdout.channel.recv_exit_status()
+            streams = client.exec_command(remote_command(False), timeout=30)
+            streams[1].read()
+            streams[2].read()
+            streams[1].channel.recv_exit_status()
+            for stream in streams:  # closed now: a ChannelFile left to __del__ logs at interpreter exit
+                stream.close()
         finally:
             client.close()
         return time.perf_counter() - started

@@ -24,10 +24,13 @@ def one_host(args: argparse.Namespace, command: str) -> bool:
     try:
         client.connect("127.0.0.1", port=args.port, username=args.user, key_filename=args.key, allow_agent=False,
                        look_for_keys=False, timeout=10)
-        _, stdout, stderr = client.exec_command(command, timeout=30)
-        stdout.read()
-        stderr.read()
-        return stdout.channel.recv_exit_status() == 0
+        streams = client.exec_command(command, timeout=30)
+        streams[1].read()
+        streams[2].read()
+        status = streams[1].channel.recv_exit_status()
+        for stream in streams:  # closed now: a ChannelFile left to __del__ logs at interpreter exit
+            stream.close()
+        return status == 0
     finally:
         client.close()
 
