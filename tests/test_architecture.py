@@ -175,3 +175,15 @@ def test_each_binding_file_is_read_once_per_run(cli, packaged_demo, monkeypatch,
     bindings = [path for path in reads if "/bindings/" in path]
     assert bindings, "no binding file was read: the counter is not on the reading path"
     assert sorted(p for p in set(bindings) if bindings.count(p) > 1) == []
+
+
+def test_a_run_that_asks_no_proxmox_api_does_not_import_the_http_stack() -> None:
+    """requests, urllib3 and proxmoxer (~0.09 s) load only when a Proxmox API is asked (collect/pve_client.py):
+    the SSH fan-out and the demo start faster for it."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, reconciler.cli; "
+             "print(sorted(m for m in ('requests', 'urllib3', 'proxmoxer') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout

@@ -20,14 +20,8 @@ import requests
 import responses
 
 from reconciler.collect import pve_parse
-from reconciler.collect.proxmox import (
-    FATAL_REASONS,
-    DetailPlan,
-    ProxmoxClient,
-    ReadOnlyViolation,
-    _classify_status,
-    collect_host,
-)
+from reconciler.collect.proxmox import FATAL_REASONS, DetailPlan, collect_host
+from reconciler.collect.pve_client import ProxmoxClient, ReadOnlyViolation, _classify_status
 from reconciler.config import ProxmoxHostConfig
 from reconciler.model import AuditScope, GuestType, ProxmoxObservation, Reason
 from tests.fakes.pve_server import Estate, FakePVE, Fault, Guest

@@ -15,7 +15,6 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -160,6 +159,8 @@ def _debug_log_to_stderr() -> None:
 
 def _version(value: bool) -> None:
     if value:
+        from importlib.metadata import PackageNotFoundError, version  # ~20 ms: only when asked
+
         try:
             typer.echo(f"reconcile {version('reconciler')}")
         except PackageNotFoundError:

@@ -9,14 +9,9 @@ is fatal for that host (and makes the run exit 2), and even then other hosts are
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
-
-import requests
-from requests.adapters import HTTPAdapter
+from typing import TYPE_CHECKING
 
 from ..config import ProxmoxHostConfig
 from ..model import AuditScope, Gap, GuestType, LiveGuest, ProxmoxObservation, Reason, SourceStatus
@@ -24,144 +19,19 @@ from . import pve_parse
 from .pool import worker_pool
 from .pve_parse import AgentError, ShapeError
 
-log = logging.getLogger(__name__)
-
-# Reasons that mean the host's answers cannot be trusted at all: the run must fail (exit 2).
-FATAL_REASONS = frozenset({Reason.AUTH_FAILED, Reason.TLS_ERROR})
-
-
-class ReadOnlyViolation(RuntimeError):
-    """Raised before any non-GET request leaves the process."""
-
-
-class _GuardedAdapter(HTTPAdapter):
-    """Refuses every method but GET and optionally pins the server certificate's SHA-256."""
-
-    def __init__(self, fingerprint: str | None, pool_size: int) -> None:
-        self._fingerprint = fingerprint
-        super().__init__(pool_connections=1, pool_maxsize=pool_size)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        if self._fingerprint:
-            # urllib3 compares the DER certificate's digest; the chain is not consulted.
-            kwargs["assert_fingerprint"] = self._fingerprint.split(":", 1)[1].replace(":", "").lower()
-        super().init_poolmanager(*args, **kwargs)
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        if request.method != "GET":
-            raise ReadOnlyViolation(f"refusing {request.method} {request.path_url}: the reconciler is read-only")
-        return super().send(request, *args, **kwargs)
+if TYPE_CHECKING:
+    from .pve_client import ProxmoxClient
 
 
 class ApiFailure(Exception):
+    """One API request failed; `reason` is its Reason code (raised by `pve_client.ProxmoxClient`)."""
+
     def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(detail)
         self.reason, self.detail = reason, detail
 
-
-class ProxmoxClient:
-    """The one place a Proxmox API client is built. Only `get` exists."""
-
-    def __init__(self, cfg: ProxmoxHostConfig, secret: str) -> None:
-        from proxmoxer import ProxmoxAPI  # imported lazily: it disables urllib3 warnings globally
-
-        self.cfg = cfg
-        self.requests = 0
-        self._count_lock = threading.Lock()
-        if cfg.ca_file is not None and not cfg.ca_file.is_file():
-            # requests would only fail at the first request, with an OSError that names no setting
-            raise ApiFailure(Reason.TLS_ERROR, f"ca_file {cfg.ca_file} is not a readable file ({cfg.where})")
-        host, port = _host_port(cfg.url)
-        user, token_name = cfg.token_id.split("!", 1)
-        self._api = ProxmoxAPI(
-            host, port=port, user=user, token_name=token_name, token_value=secret,
-            verify_ssl=_verify_setting(cfg), timeout=cfg.timeout_s, service="PVE",
-        )
-        session: requests.Session = self._api._store["session"]
-        # The environment (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) must never override ca_file or a pin.
-        session.trust_env = False
-        adapter = _GuardedAdapter(cfg.fingerprint, pool_size=max(cfg.concurrency, 1) + 2)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-
-    def get(self, path: str, **params: Any) -> Any:
-        """GET `path` (e.g. "cluster/resources") and return its `data`, or raise ApiFailure."""
-        from proxmoxer.core import ResourceException
-
-        with self._count_lock:  # `+=` is not atomic across the per-guest worker threads
-            self.requests += 1
-        try:
-            resource = self._api
-            for segment in path.strip("/").split("/"):
-                resource = getattr(resource, segment)
-            data = resource.get(**params)
-        except ResourceException as exc:
-            raise _classify_status(exc.status_code, str(exc.content or exc.status_message)) from None
-        except requests.exceptions.SSLError as exc:
-            raise ApiFailure(Reason.TLS_ERROR, _tls_detail(exc)) from None
-        except (requests.exceptions.Timeout, TimeoutError):
-            raise ApiFailure(Reason.API_TIMEOUT, f"no answer within {self.cfg.timeout_s:g} s") from None
-        except requests.exceptions.ConnectionError as exc:
-            raise ApiFailure(Reason.API_ERROR, _connection_detail(exc)) from None
-        except requests.exceptions.RequestException as exc:
-            raise ApiFailure(Reason.API_ERROR, type(exc).__name__) from None
-        except ValueError:
-            raise ApiFailure(Reason.API_ERROR, f"GET /{path}: response is not JSON") from None
-        except (KeyError, TypeError):
-            # proxmoxer indexes the body with ["data"]: a JSON answer of another shape lands here
-            raise ApiFailure(Reason.API_ERROR, f"GET /{path}: response has no 'data' member") from None
-        if isinstance(data, dict) and set(data) == {"errors"}:
-            # proxmoxer's way of saying "2xx, but the body was not JSON"
-            raise ApiFailure(Reason.API_ERROR, f"GET /{path}: response is not JSON")
-        return data
-
-
-def _host_port(url: str) -> tuple[str, int]:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return parts.hostname or "", parts.port or 8006
-
-
-def _verify_setting(cfg: ProxmoxHostConfig) -> bool | str:
-    if cfg.fingerprint or not cfg.verify_tls:
-        return False  # a pin replaces chain validation; verify_tls: false is warned about by the CLI
-    return str(cfg.ca_file) if cfg.ca_file else True
-
-
-def _classify_status(status: int, message: str) -> ApiFailure:
-    message = " ".join(message.split()) or f"HTTP {status}"
-    if status == 401:
-        return ApiFailure(Reason.AUTH_FAILED, f"401 {message}")
-    if status == 403:
-        return ApiFailure(Reason.NO_PERMISSION, f"403 {message}")
-    if status in (595, 596):
-        return ApiFailure(Reason.NODE_OFFLINE, f"{status} {message}")
-    lowered = message.lower()
-    if "guest agent is not running" in lowered:
-        return ApiFailure(Reason.AGENT_NOT_RUNNING, message)
-    if "no qemu guest agent configured" in lowered:
-        return ApiFailure(Reason.AGENT_NOT_CONFIGURED, message)
-    return ApiFailure(Reason.API_ERROR, f"{status} {message}")
-
-
-def _tls_detail(exc: Exception) -> str:
-    text = str(exc)
-    if "Fingerprints did not match" in text or "fingerprint" in text.lower():
-        return "server certificate does not match the pinned fingerprint"
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return "server certificate could not be verified (set ca_file or fingerprint)"
-    return "TLS handshake failed"
-
-
-def _connection_detail(exc: Exception) -> str:
-    text = str(exc)
-    for needle, said in (("Connection refused", "connection refused"), ("Name or service not known", "unknown host"),
-                         ("No route to host", "no route to host"), ("RemoteDisconnected", "connection closed"),
-                         ("IncompleteRead", "response cut short"), ("ProtocolError", "connection broken")):
-        if needle in text:
-            return said
-    return "connection failed"
+# Reasons that mean the host's answers cannot be trusted at all: the run must fail (exit 2).
+FATAL_REASONS = frozenset({Reason.AUTH_FAILED, Reason.TLS_ERROR})
 
 
 # ── collection ───────────────────────────────────────────────────────────────
@@ -184,6 +54,8 @@ class DetailPlan:
 
 def collect_host(cfg: ProxmoxHostConfig, site: str, plan: DetailPlan) -> ProxmoxObservation:
     """Observe one Proxmox host. Never raises for API trouble: it is reported in the observation."""
+    from .pve_client import ProxmoxClient  # requests and proxmoxer only for runs that ask an API
+
     try:
         client = ProxmoxClient(cfg, cfg.token_secret())
     except ApiFailure as exc:

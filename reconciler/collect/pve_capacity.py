@@ -7,7 +7,7 @@ Datastore.Audit on the storage (PVEAuditor has both); without them PVE simply le
 the value stays None ("not observed"), never 0.
 
 `parse_capacity` is pure; `collect_capacity` is the only function here that does I/O, through the
-guarded GET-only `ProxmoxClient` of `collect.proxmox`.
+guarded GET-only `ProxmoxClient` of `collect.pve_client`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from ..config import ProxmoxHostConfig
 from ..model import Reason
 from ..model.capacity import Capacity, NodeCapacity, StorageCapacity
-from .proxmox import ApiFailure, ProxmoxClient
+from .proxmox import ApiFailure
 from .pve_parse import GIB, MIB
 
 
@@ -52,6 +52,8 @@ def parse_capacity(data: Any, proxmox_host: str) -> Capacity:
 def collect_capacity(cfg: ProxmoxHostConfig) -> Capacity:
     """Ask one Proxmox host for its capacity. Never raises for API trouble: it is in the result."""
     try:
+        from .pve_client import ProxmoxClient  # requests and proxmoxer only when an API is asked
+
         client = ProxmoxClient(cfg, cfg.token_secret())
         return parse_capacity(client.get("cluster/resources"), cfg.name)
     except ApiFailure as exc:
