@@ -61,7 +61,6 @@ StateDirOpt = Annotated[Path | None, typer.Option(
          "~/.local/state/reconciler without it; the demo's in its demo/ subfolder].")]
 
 
-
 def parse_now(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
