@@ -1,0 +1,106 @@
+"""The fixed remote script that checks backup files on one SSH host, and pure parsing of what it prints.
+
+Issue 17 groundwork: not yet part of any run. One script per host covers all of that host's `file_glob`
+targets. Binding values never become code: each target travels as one data line on the script's stdin,
+`NAME<TAB>BASE_PATH<TAB>GLOB`, read with `read -r` and only ever used quoted, as an argument to `find -name`
+(which matches the glob itself, never a shell). A value holding a tab, a newline or a NUL cannot be sent and is
+an `invalid` binding for the caller (`encode_targets` refuses it). A glob with a `/` matches nothing (`find
+-name` matches one path component), so `*/../..` is an ordinary non-match.
+
+Per target the script prints `@@reconciler-backup@@ NAME` then `exists 0|1`, `readable 0|1`, `count N` and,
+when N > 0, `newest EPOCH SIZE BASENAME` (modification time in seconds, size in bytes). It needs `find` with
+`-maxdepth`, and `stat -c` (GNU coreutils and busybox both have them).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MARK = "@@reconciler-backup@@"
+
+_SCRIPT = """\
+LC_ALL=C; export LC_ALL
+tab=$(printf '\\t')
+while IFS="$tab" read -r name base glob; do
+  printf '%s %s\\n' '{mark}' "$name"
+  if [ -d "$base" ]; then echo "exists 1"; else echo "exists 0"; continue; fi
+  if [ -r "$base" ] && [ -x "$base" ]; then echo "readable 1"; else echo "readable 0"; continue; fi
+  find "$base" -mindepth 1 -maxdepth 1 -type f -name "$glob" -exec stat -c '%Y %s %n' {{}} + 2>/dev/null \\
+    | sort -n > "${{TMPDIR:-/tmp}}/.reconciler-backup.$$"
+  count=$(wc -l < "${{TMPDIR:-/tmp}}/.reconciler-backup.$$" | tr -d ' ')
+  echo "count $count"
+  if [ "$count" -gt 0 ]; then printf 'newest %s\\n' "$(tail -n 1 "${{TMPDIR:-/tmp}}/.reconciler-backup.$$")"; fi
+  rm -f "${{TMPDIR:-/tmp}}/.reconciler-backup.$$"
+done
+"""
+
+
+def remote_script() -> str:
+    return _SCRIPT.format(mark=MARK)
+
+
+def remote_command() -> str:
+    """The exact command line sent over SSH (the targets go on stdin, never here)."""
+    return "/bin/sh -c " + shlex.quote(remote_script())
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSpec:
+    name: str
+    base_path: str
+    glob: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileCheck:
+    """What one target's files look like on the host."""
+
+    name: str
+    exists: bool
+    readable: bool = False
+    count: int = 0
+    newest_mtime: int | None = None  # epoch seconds
+    newest_size: int | None = None
+    newest_name: str | None = None
+
+
+class UnsendableValue(ValueError):
+    """A binding value the one-line-per-target protocol cannot carry (a tab, newline or NUL in it)."""
+
+
+def encode_targets(targets: Iterable[TargetSpec]) -> bytes:
+    lines = []
+    for target in targets:
+        for value in (target.name, target.base_path, target.glob):
+            if any(c in value for c in "\t\n\r\0"):
+                raise UnsendableValue(f"backup target '{target.name}': {value!r} holds a tab, newline or NUL")
+        lines.append(f"{target.name}\t{target.base_path}\t{target.glob}\n")
+    return "".join(lines).encode()
+
+
+def parse_output(text: str) -> dict[str, FileCheck]:
+    """The script's stdout → per target name its check; lines outside a target's block are ignored."""
+    found: dict[str, dict] = {}
+    current: dict | None = None
+    for line in text.splitlines():
+        if line.startswith(MARK + " "):
+            current = found.setdefault(line[len(MARK) + 1:], {})
+            continue
+        if current is None:
+            continue
+        key, _, value = line.partition(" ")
+        if key in ("exists", "readable") and value in ("0", "1"):
+            current[key] = value == "1"
+        elif key == "count" and value.isascii() and value.isdigit() and len(value) < 10:
+            current["count"] = int(value)
+        elif key == "newest":
+            mtime, size, path = [*value.split(" ", 2), "", ""][:3]
+            if mtime.isascii() and mtime.isdigit() and size.isascii() and size.isdigit():
+                current.update(newest_mtime=int(mtime), newest_size=int(size),
+                               newest_name=path.rsplit("/", 1)[-1] or None)
+    return {name: FileCheck(name, values.get("exists", False), values.get("readable", False),
+                            values.get("count", 0), values.get("newest_mtime"), values.get("newest_size"),
+                            values.get("newest_name"))
+            for name, values in found.items()}
