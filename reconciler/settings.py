@@ -17,7 +17,7 @@ decision LOOP-HOME-SERVICE-REGISTRY-SCOPE-DECISION-20260210: the registry covers
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -121,6 +121,22 @@ def _line(data: Any, key: Any) -> int | None:
     return line_of(key) if line_of else None
 
 
+def _known_items(value: Any, known: Collection[str], context: str, where: str,
+                 line: int | None) -> list[tuple[Any, Any, int | None]]:
+    """(key, value, line) of a mapping whose every key must be in `known`: anything else is an error at its line,
+    with a did-you-mean (or the known keys). `context` names the section in the message (`rules.plan-vm`)."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{located(where, line)}: {context}: expected a mapping")
+    items = []
+    for key, item in value.items():
+        at = _line(value, key) or line
+        if key not in known:
+            hint = did_you_mean(key, known) or f" (known: {', '.join(sorted(known))})"
+            raise ConfigError(f"{located(where, at)}: {context}: unknown key '{key}'{hint}")
+        items.append((key, item, at))
+    return items
+
+
 def _scope(base: RuleScope, value: Any, context: str, where: str, line: int | None) -> RuleScope:
     if value is None:
         return base
@@ -129,10 +145,7 @@ def _scope(base: RuleScope, value: Any, context: str, where: str, line: int | No
     if not isinstance(value, Mapping):
         raise ConfigError(f"{located(where, line)}: {context}: expected a mapping or true/false")
     changes: dict[str, Any] = {}
-    for key, item in value.items():
-        at = _line(value, key) or line
-        if key not in _SCOPE_KEYS:
-            raise ConfigError(f"{located(where, at)}: {context}: unknown key '{key}'{did_you_mean(key, _SCOPE_KEYS)}")
+    for key, item, at in _known_items(value, _SCOPE_KEYS, context, where, line):
         if key == "enabled":
             if not isinstance(item, bool):
                 raise ConfigError(f"{located(where, at)}: {context}.enabled: expected true or false")
@@ -171,14 +184,8 @@ def _names(value: Any, context: str, where: str, line: int | None) -> frozenset[
 
 
 def _general(value: Any, where: str, line: int | None) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{located(where, line)}: rules.{GENERAL_KEY}: expected a mapping")
     changes: dict[str, Any] = {}
-    for key, item in value.items():
-        at = _line(value, key) or line
-        if key not in _GENERAL_KEYS:
-            raise ConfigError(f"{located(where, at)}: rules.{GENERAL_KEY}: unknown key '{key}'"
-                              f"{did_you_mean(key, _GENERAL_KEYS)}")
+    for key, item, at in _known_items(value, _GENERAL_KEYS, f"rules.{GENERAL_KEY}", where, line):
         names = _names(item, f"rules.{GENERAL_KEY}.{key}", where, at)
         changes[key] = tuple(sorted(names)) if key == "placeholder_prefixes" else names
     return changes
@@ -227,11 +234,7 @@ def parity_settings(rules: Mapping[str, Any], where: str) -> ParitySettings:
         line = data.line_of(key) if isinstance(data, YMap) else None
         return ConfigError(f"{located(where, line)}: rules.parity: {message}")
 
-    if not isinstance(raw, dict):
-        raise fail(rules, PARITY_SECTION, "expected a mapping")
-    for key in raw:
-        if key not in _PARITY_KEYS:
-            raise fail(raw, key, f"unknown key '{key}'{did_you_mean(key, _PARITY_KEYS)}")
+    _known_items(raw, _PARITY_KEYS, "rules.parity", where, _line(rules, PARITY_SECTION))  # values: checked below
     sites = raw.get("sites")
     if sites is not None and (not isinstance(sites, list) or not all(isinstance(s, str) for s in sites)):
         raise fail(raw, "sites", "sites: expected a list of site names")
@@ -239,9 +242,7 @@ def parity_settings(rules: Mapping[str, Any], where: str) -> ParitySettings:
     for index, entry in enumerate(raw.get("categories") or []):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise fail(raw, "categories", f"categories[{index}]: expected a mapping with a 'name'")
-        for key in entry:
-            if key not in _CATEGORY_KEYS:
-                raise fail(entry, key, f"categories[{index}]: unknown key '{key}'{did_you_mean(key, _CATEGORY_KEYS)}")
+        _known_items(entry, _CATEGORY_KEYS, f"rules.parity: categories[{index}]", where, _line(raw, "categories"))
         if bool(entry.get("file")) == bool(entry.get("glob")):
             raise fail(raw, "categories", f"categories[{index}] ({entry['name']}): set exactly one of file, glob")
         match = entry.get("match") or {}
@@ -286,15 +287,8 @@ def plan_settings(rules: Mapping[str, Any], where: str) -> PlanSettings:
     raw = rules.get(PLAN_SECTION)
     if raw is None:
         return PlanSettings()
-    line = _line(rules, PLAN_SECTION)
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{located(where, line)}: rules.{PLAN_SECTION}: expected a mapping")
     values: dict[str, float] = {}
-    for key, value in raw.items():
-        at = _line(raw, key) or line
-        if key not in _PLAN_KEYS:
-            hint = did_you_mean(key, _PLAN_KEYS) or f" (known: {', '.join(sorted(_PLAN_KEYS))})"
-            raise ConfigError(f"{located(where, at)}: rules.{PLAN_SECTION}: unknown key '{key}'{hint}")
+    for key, value, at in _known_items(raw, _PLAN_KEYS, f"rules.{PLAN_SECTION}", where, _line(rules, PLAN_SECTION)):
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ConfigError(f"{located(where, at)}: rules.{PLAN_SECTION}.{key}: expected a positive number")
         values[key] = float(value)
