@@ -2,7 +2,7 @@
 
 Each rule is a module with a `RULE_ID` and a `check(ctx) -> Iterator[Finding]` generator
 (the yamllint pattern). The indexes every rule of a family needs (guests matched by key, each docker host's
-stacks, containers and guests) are built once, when the `RuleContext` is made, and carried on it.
+stacks, live observation and registered containers) are built once, when the `RuleContext` is made, and carried on it.
 """
 
 from __future__ import annotations

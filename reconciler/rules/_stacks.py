@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..model import (
     Declared,
@@ -44,6 +44,7 @@ class HostView:
     declared: tuple[DeclaredStack, ...]
     matches: tuple[StackMatch, ...] = ()  # only for observed hosts
     unclaimed: tuple[LiveStack, ...] = ()  # live stacks no declaration claims (observed hosts)
+    registered: tuple[DeclaredContainer, ...] = ()  # SERVICE_REGISTRY containers on this host
 
     @property
     def observed(self) -> bool:
@@ -57,8 +58,8 @@ class HostView:
 def view_hosts(scope: SiteScope, declared_state: Declared, live_state: LiveState) -> tuple[HostView, ...]:
     """One view per docker host of the site (sorted by target); built once per evaluation (RuleContext.hosts).
 
-    Stacks and observations are grouped by host in one pass each: the cost grows with
-    hosts + stacks, not with their product (benchmarks/core.py measures it).
+    Stacks, registered containers and observations are grouped by host in one pass each: the cost grows with
+    hosts + stacks + containers, not with their product (benchmarks/core.py measures it).
     """
     stacks: dict[str, list[DeclaredStack]] = {}
     for stack in declared_state.stacks:
@@ -66,7 +67,11 @@ def view_hosts(scope: SiteScope, declared_state: Declared, live_state: LiveState
     observations: dict[str, DockerObservation] = {}
     for obs in live_state.docker:
         observations.setdefault(obs.target, obs)  # the first observation of a host wins
-    return tuple(_view(target, tuple(stacks.get(target, ())), observations.get(target))
+    registered: dict[str, list[DeclaredContainer]] = {}
+    for container in declared_state.containers:
+        registered.setdefault(container.host, []).append(container)
+    return tuple(replace(_view(target, tuple(stacks.get(target, ())), observations.get(target)),
+                         registered=tuple(registered.get(target, ())))
                  for target in sorted(scope.docker_targets))
 
 

@@ -20,7 +20,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if not view.observed:
             continue  # unobservable: stack-unknown reports it, never as missing
         for stack in missing_stacks(view):
-            gone = [c for c in ctx.declared.containers if belongs_to(c, stack, view.home)]
+            gone = [c for c in view.registered if belongs_to(c, stack, view.home)]
             also = f"; its registered container(s) {', '.join(c.container for c in gone)} with it" if gone else ""
             yield Finding(
                 kind=Kind.MISSING, rule=RULE_ID, subject=stack_subject(ctx.scope.site, view.target, stack.name),

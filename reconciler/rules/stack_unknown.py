@@ -22,7 +22,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if gap is None:
             continue
         reason = gap.reason.value
-        containers = [c for c in ctx.declared.containers if c.host == view.target]
+        containers = view.registered
         hidden = [f"{len(view.declared)} declared stack(s)" if view.declared else "",
                   f"{len(containers)} registered container(s)" if containers else ""]
         hiding = f"; hides {' and '.join(h for h in hidden if h)}" if any(hidden) else ""
