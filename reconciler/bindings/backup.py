@@ -19,13 +19,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from ..model import Finding, GuestType, SourceRef
+from ..config import SiteConfig
+from ..model import GONE, DeclaredGuest, Finding, GuestType, Kind, Severity, SourceRef, Subject
 from . import Located, Problems, key_lines, named_entries, open_binding, text
+from .docker import DockerEndpoint, SiteOfProxmoxHost, SshConfigLookup, ssh_endpoint
+from .ssh_targets import SshTargetsFile
 
 RULE_ID = "bindings-backup-inventory"
+DEFAULT_STALE_AFTER_HOURS = 26.0  # the user's own default (defaults.stale_after_hours overrides it)
+FILE_GLOB = "file_glob"  # the one kind whose files are checked; other kinds are listed, not checked
+_UNSENDABLE = "\t\n\r\0"  # the file-check script reads one target per line, tab-separated
 # vzdump artifact names: vzdump-{qemu|lxc}-{vmid}-{timestamp}.{ext}
 _VZDUMP = re.compile(r"^vzdump-(qemu|lxc)-([0-9]{1,9})-")  # ASCII digits of a sane length: int() accepts them
 
@@ -39,7 +46,15 @@ class BackupTarget(Located):
     glob: str | None = None
     kind: str | None = None
     base_path: str | None = None
+    stale_after_hours: float = DEFAULT_STALE_AFTER_HOURS
+    classification: str | None = None
+    checkable: bool = True  # False: an entry its file check cannot be run for (reported `invalid` once)
     field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def checked(self) -> bool:
+        """Whether the live backup checks look at this target: enabled, a file glob, and well formed."""
+        return self.enabled and self.kind in (None, FILE_GLOB) and self.checkable
 
     @property
     def vzdump(self) -> tuple[GuestType, int] | None:
@@ -59,6 +74,7 @@ class BackupInventory:
     problems: tuple[Finding, ...] = ()
     shown: str = "ops/bindings/backup.inventory.yaml"
     present: bool = False
+    timezone: str | None = None  # defaults.timezone: the zone the user's schedules are written in
 
     @property
     def by_name(self) -> dict[str, BackupTarget]:
@@ -73,7 +89,13 @@ def load_backup_inventory(path: Path, root: Path, site: str) -> BackupInventory:
     items = file.section("targets")
     defaults = file.mapping("defaults")
     default_enabled = defaults.get("enabled") is True
+    default_stale = _hours(defaults.get("stale_after_hours"), DEFAULT_STALE_AFTER_HOURS)
     problems = Problems(RULE_ID, site, file.shown, item_type="backup-target")
+    if default_stale is None:
+        default_stale = DEFAULT_STALE_AFTER_HOURS
+        problems.add(defaults.line_of("stale_after_hours"), "stale_after_hours",
+                     f"defaults.stale_after_hours {defaults.get('stale_after_hours')!r} is not a positive number of "
+                     f"hours; {DEFAULT_STALE_AFTER_HOURS:g} is used", "write a number of hours, e.g. 26")
     targets: list[BackupTarget] = []
     for _line, item, name in named_entries(items, problems, "name", "backup target"):
         enabled = item.get("enabled", default_enabled)
@@ -84,10 +106,157 @@ def load_backup_inventory(path: Path, root: Path, site: str) -> BackupInventory:
                          f"backup target '{name}': enabled {enabled!r} is not true/false; treated as false",
                          "write enabled: true or enabled: false", name=name)
             enabled = False
-        targets.append(BackupTarget(
+        stale = _hours(item.get("stale_after_hours"), default_stale)
+        if stale is None:
+            problems.add(item.line_of("stale_after_hours"), "stale_after_hours",
+                         f"backup target '{name}': stale_after_hours {item.get('stale_after_hours')!r} is not a "
+                         f"positive number of hours; {default_stale:g} is used", "write a number of hours, e.g. 26",
+                         name=name)
+            stale = default_stale
+        target = BackupTarget(
             name=name, enabled=enabled, source=SourceRef(file.shown, item.line),
             host=text(item.get("host", defaults.get("host"))), glob=text(item.get("glob")),
             kind=text(item.get("kind", defaults.get("kind"))), base_path=text(item.get("base_path")),
+            stale_after_hours=stale, classification=text(item.get("classification")),
             field_lines=key_lines(item),
-        ))
-    return BackupInventory(targets=tuple(targets), problems=tuple(problems), shown=file.shown, present=file.present)
+        )
+        targets.append(_checked_shape(target, item, problems))
+    zone = text(defaults.get("timezone"))
+    if zone is not None and not _known_zone(zone):
+        problems.add(defaults.line_of("timezone"), "timezone", f"defaults.timezone {zone!r} is not a known time zone; "
+                     "UTC is used", "write an IANA zone name, e.g. America/New_York")
+        zone = None
+    return BackupInventory(targets=tuple(targets), problems=tuple(problems), shown=file.shown, present=file.present,
+                           timezone=zone)
+
+
+def _known_zone(name: str) -> bool:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _hours(value: object, default: float) -> float | None:
+    """A `stale_after_hours` value: `default` when absent, None when it is not a positive number."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 10**6:
+        return None
+    return float(value)
+
+
+def _checked_shape(target: BackupTarget, item: Any, problems: Problems) -> BackupTarget:
+    """An enabled file_glob target needs a host, an absolute base_path and a glob that the file-check script
+    can carry (no tab, newline or NUL: it reads one target per line). Otherwise it is `invalid`, once, and
+    not checked (never reported `missing` for a value the script could not be given)."""
+    if not target.enabled or target.kind not in (None, FILE_GLOB):
+        return target
+    wrong: tuple[str, str, str] | None = None
+    for key in ("host", "base_path", "glob"):
+        value = getattr(target, key)
+        if value is None:
+            wrong = (key, f"backup target '{target.name}': enabled file_glob target without {key}",
+                     f"set {key}, or enabled: false")
+        elif any(c in value for c in _UNSENDABLE):
+            wrong = (key, f"backup target '{target.name}': {key} {value!r} holds a tab, newline or NUL",
+                     f"write {key} on one line without control characters")
+        elif key == "base_path" and not value.startswith("/"):
+            wrong = (key, f"backup target '{target.name}': base_path {value!r} is not an absolute path",
+                     "write the folder's absolute path, e.g. /tank/backups/vzdump/dump")
+        if wrong:
+            break
+    if wrong is None and any(c in target.name for c in _UNSENDABLE):
+        wrong = ("name", f"backup target {target.name!r}: the name holds a tab, newline or NUL",
+                 "name the target on one line without control characters")
+    if wrong is None:
+        return target
+    key, message, hint = wrong
+    problems.add(item.line_of(key) if key in item else item.line, key, message, hint, name=target.name)
+    return replace(target, checkable=False)
+
+
+# ── one site's part of the inventory ─────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class SiteBackups:
+    """The backup targets one site checks live, and how to reach the SSH hosts that hold their files."""
+
+    site: str
+    inventory: BackupInventory = field(default_factory=BackupInventory)
+    targets: tuple[BackupTarget, ...] = ()  # checked targets (enabled, file_glob, well formed) of this site
+    endpoints: tuple[DockerEndpoint, ...] = ()  # one per host of those targets (the ssh target id is `.target`)
+    timezone: str = "UTC"  # the zone job schedules are read in (defaults.timezone of the inventory)
+    problems: tuple[Finding, ...] = ()  # the inventory's `invalid` findings, and hosts that cannot be reached
+    membership: tuple[str, ...] = ()  # why each target host is (not) of this site, for --debug
+
+    @property
+    def present(self) -> bool:
+        return self.inventory.present
+
+    def targets_on(self, host: str) -> tuple[BackupTarget, ...]:
+        return tuple(t for t in self.targets if t.host == host)
+
+
+def site_backups(cfg: SiteConfig, inventory: BackupInventory, guests: tuple[DeclaredGuest, ...],
+                 site_of: SiteOfProxmoxHost, placement: Any, ssh: SshTargetsFile,
+                 ssh_config: SshConfigLookup | None) -> SiteBackups:
+    """Site `cfg.name`'s checked targets: those whose `host` belongs to it (a Proxmox host of the site, the
+    ssh target of one of its guests, or a placement `hosts:` entry of the site), with each host's endpoint."""
+    site = cfg.name
+    mine: list[BackupTarget] = []
+    why: list[str] = []
+    decided: dict[str, str | None] = {}
+    for target in inventory.targets:
+        if not target.checked or target.host is None:
+            continue
+        if target.host not in decided:
+            decided[target.host], explanation = _host_site(target.host, guests, site_of, placement)
+            why.append(f"backup host {target.host}: {explanation}")
+        if decided[target.host] == site:
+            mine.append(target)
+    hosts = sorted({t.host for t in mine if t.host})
+    first_line = {t.host: t.source_of("host") for t in reversed(mine)}
+    endpoints = tuple(ssh_endpoint(cfg, host, host, first_line[host], ssh, ssh_config) for host in hosts)
+    problems = [*_own(inventory.problems, site), *_unreachable(endpoints, site)]
+    timezone = _zone(inventory)
+    return SiteBackups(site=site, inventory=inventory, targets=tuple(mine), endpoints=endpoints,
+                       timezone=timezone, problems=tuple(problems), membership=tuple(why))
+
+
+def _host_site(host: str, guests: tuple[DeclaredGuest, ...], site_of: SiteOfProxmoxHost,
+               placement: Any) -> tuple[str | None, str]:
+    proxmox_site = site_of(host)
+    if proxmox_site is not None:
+        return proxmox_site, f"a Proxmox host of site {proxmox_site}"
+    named = [g for g in guests if g.ssh_target == host]
+    for guest in [g for g in named if g.status not in GONE] or named:
+        guest_site = site_of(guest.proxmox_host)
+        if guest_site is not None:
+            return guest_site, (f"{guest.source_of('ssh_target')} guest {guest.vmid} has ssh_target {host}, "
+                                f"proxmox_host {guest.proxmox_host} → site {guest_site}")
+    hosts = getattr(placement, "hosts", None)
+    entry = hosts.get(host) if isinstance(hosts, Mapping) else None
+    if entry is not None and getattr(entry, "site", None):
+        return entry.site, f"placement policy hosts.{host}.site = {entry.site}"
+    return None, "no Proxmox host, guest ssh_target or placement hosts: entry names it: belongs to no site"
+
+
+def _own(problems: tuple[Finding, ...], site: str) -> list[Finding]:
+    return [p if p.subject.site == site else replace(p, subject=replace(p.subject, site=site)) for p in problems]
+
+
+def _unreachable(endpoints: tuple[DockerEndpoint, ...], site: str) -> list[Finding]:
+    return [Finding(kind=Kind.INVALID, rule=RULE_ID, subject=Subject(type="host", site=site, target=e.target),
+                    field="host", message=f"backup host {e.target} cannot be reached: {e.problem}",
+                    sources=(e.source,) if e.source else (), severity=Severity.ERROR,
+                    hint=f"add '{e.target}' to ssh.targets.yaml, or set ssh.overrides.{e.target}.host in the site file")
+            for e in endpoints if e.problem is not None]
+
+
+def _zone(inventory: BackupInventory) -> str:
+    return inventory.timezone or "UTC"

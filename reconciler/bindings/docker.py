@@ -122,7 +122,8 @@ def load_docker_bindings(cfg: SiteConfig, guests: tuple[DeclaredGuest, ...], sit
     hosts = compose.by_host()
     membership = [_membership(cfg, target, guests, site_of_proxmox_host, placement) for target in hosts.values()]
     members = [hosts[m.target] for m in membership if m.member]
-    endpoints = tuple(_endpoint(cfg, target, ssh, ssh_config) for target in members)
+    endpoints = tuple(ssh_endpoint(cfg, target.ssh_target, target.id, target.source, ssh, ssh_config)
+                      for target in members)
     member_ids = {t.ssh_target for t in members}
     stacks = tuple(s for t in members for s in t.stacks)
     containers = tuple(_containers(registry, compose, member_ids))
@@ -182,9 +183,10 @@ def _placement_host(placement: Any, name: str) -> Any:
 # ── endpoints ────────────────────────────────────────────────────────────────
 
 
-def _endpoint(cfg: SiteConfig, target: ComposeTarget, ssh: SshTargetsFile,
-              ssh_config: SshConfigLookup | None) -> DockerEndpoint:
-    ident = target.ssh_target
+def ssh_endpoint(cfg: SiteConfig, ident: str, key: str, source: SourceRef | None, ssh: SshTargetsFile,
+                 ssh_config: SshConfigLookup | None) -> DockerEndpoint:
+    """How to reach ssh target `ident` (named `key` by the binding that wants it: a compose target id, or the
+    ssh target itself): ssh.targets.yaml → ssh.config_file alias → the site's ssh.overrides, later winning."""
     entry: SshTarget | None = ssh.get(ident)
     via: list[str] = []
     host = user = None
@@ -204,7 +206,7 @@ def _endpoint(cfg: SiteConfig, target: ComposeTarget, ssh: SshTargetsFile,
         if files:
             identity = Path(files[0]).expanduser()
         via.append(f"{cfg.ssh.config_file} Host {ident}")
-    override = cfg.ssh.overrides.get(ident) or cfg.ssh.overrides.get(target.id)
+    override = cfg.ssh.overrides.get(ident) or cfg.ssh.overrides.get(key)
     sudo = False
     if override is not None:
         host = override.host or host
@@ -212,13 +214,13 @@ def _endpoint(cfg: SiteConfig, target: ComposeTarget, ssh: SshTargetsFile,
         user = override.user or user
         identity = override.identity_file or identity
         sudo = override.sudo
-        via.append(f"{cfg.path.name} ssh.overrides.{ident if ident in cfg.ssh.overrides else target.id}")
+        via.append(f"{cfg.path.name} ssh.overrides.{ident if ident in cfg.ssh.overrides else key}")
     problem = None
     if host is None:
         problem = (f"ssh target '{ident}' has no host" if entry is not None or alias or override
                    else f"ssh target '{ident}' is not in {ssh.shown}")
-    return DockerEndpoint(target=ident, compose_target=target.id, host=host, port=port, user=user,
-                          identity_file=identity, sudo=sudo, source=target.source, via=tuple(via), problem=problem)
+    return DockerEndpoint(target=ident, compose_target=key, host=host, port=port, user=user,
+                          identity_file=identity, sudo=sudo, source=source, via=tuple(via), problem=problem)
 
 
 # ── containers and problems ──────────────────────────────────────────────────

@@ -18,6 +18,8 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..model.backup import FileCheck
+
 MARK = "@@reconciler-backup@@"
 
 _SCRIPT = """\
@@ -51,19 +53,6 @@ class TargetSpec:
     name: str
     base_path: str
     glob: str
-
-
-@dataclass(frozen=True, slots=True)
-class FileCheck:
-    """What one target's files look like on the host."""
-
-    name: str
-    exists: bool
-    readable: bool = False
-    count: int = 0
-    newest_mtime: int | None = None  # epoch seconds
-    newest_size: int | None = None
-    newest_name: str | None = None
 
 
 class UnsendableValue(ValueError):

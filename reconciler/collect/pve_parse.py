@@ -69,6 +69,7 @@ def _guest(entry: Mapping[str, Any], proxmox_host: str) -> LiveGuest:
         memory_mb=maxmem // MIB if maxmem else None,
         boot_disk_gb=round(maxdisk / GIB, 2) if maxdisk else None,
         tags=split_tags(entry.get("tags")),
+        pool=str(entry["pool"]) if isinstance(entry.get("pool"), str) and entry["pool"] else None,
     )
 
 
