@@ -8,15 +8,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
 from . import governance
+from .bindings.backup import SiteBackups, load_backup_inventory, site_backups
 from .bindings.docker import DockerBindings, load_docker_bindings
 from .bindings.governance import SharedFiles
 from .bindings.lifecycle import LifecycleFile, load_lifecycle
 from .bindings.placement import Placement, load_placement, site_resolver, site_scope
+from .collect.backup_files import TargetSpec
+from .collect.backup_hosts import collect_backup_files, skipped_backup_files
+from .collect.backup_hosts import failed as backup_host_failed
 from .collect.docker import Progress, collect_docker, failed, skipped
 from .collect.pool import worker_pool
 from .collect.proxmox import FATAL_REASONS, DetailPlan, collect_host
@@ -39,9 +43,11 @@ from .model import (
     SourceState,
     SourceStatus,
 )
+from .model.backup import BackupStatus, BackupTargetFiles
 from .model.report import Report, sort_findings
 from .rules import RuleContext
-from .rules.registry import GUEST_RULES, STACK_RULES, run_rules
+from .rules._backups import target_statuses
+from .rules.registry import BACKUP_RULES, GUEST_RULES, STACK_RULES, run_rules
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,7 @@ class Part(StrEnum):
     GUESTS = "guests"  # Proxmox API × vm.lifecycle.yaml
     STACKS = "stacks"  # docker over SSH × compose targets / service registry
     GOVERNANCE = "governance"  # cross-file parity rules (files only)
+    BACKUPS = "backups"  # backup.inventory.yaml × Proxmox jobs, storages, runs and the files over SSH
 
 
 ALL_PARTS = frozenset(Part)
@@ -71,10 +78,14 @@ class DeclaredSite:
     scope: SiteScope
     lifecycle: LifecycleFile
     docker: DockerBindings
+    backups: SiteBackups = field(default_factory=SiteBackups)  # default: no backup inventory
 
     @property
     def site(self) -> str:
         return self.config.name
+
+    def wants_backups(self, parts: frozenset[Part]) -> bool:
+        return Part.BACKUPS in parts and self.backups.present
 
     def declared(self, parts: frozenset[Part] = ALL_PARTS) -> Declared:
         problems: list[Finding] = []
@@ -82,23 +93,39 @@ class DeclaredSite:
             problems += [p for p in self.lifecycle.problems if p.subject.site == self.site]
         if Part.STACKS in parts:
             problems += self.docker.problems
+        if Part.BACKUPS in parts:
+            problems += self.backups.problems
         return Declared(guests=self.lifecycle.guests, stacks=self.docker.stacks, containers=self.docker.containers,
                         problems=tuple(problems))
 
     def shared_files(self) -> SharedFiles:
         """What the governance checks would otherwise read again."""
         return SharedFiles(self.placement, self.lifecycle, self.docker.ssh_targets, self.docker.compose,
-                           self.docker.registry)
+                           self.docker.registry, self.backups.inventory)
 
-    def detail_plan(self, all_addresses: bool = False) -> dict[str, DetailPlan]:
-        """Per Proxmox host: which guests need per-guest requests (only those whose comparison needs them)."""
+    def detail_plan(self, all_addresses: bool = False, parts: frozenset[Part] = ALL_PARTS) -> dict[str, DetailPlan]:
+        """Per Proxmox host: which guests need per-guest requests (only those whose comparison needs them).
+
+        Without the guest part (`--only backups`) only the listing is read: the jobs need each guest's node."""
         plans = {}
+        backups = self.wants_backups(parts)
         for host in self.scope.proxmox_hosts:
             guests = [g for g in self.lifecycle.guests if g.proxmox_host == host]
+            if Part.GUESTS not in parts:
+                plans[host] = DetailPlan(backups=backups)
+                continue
             ips_for = None if all_addresses else frozenset(g.vmid for g in guests if g.lan_ip)
             expected = frozenset(g.vmid for g in guests if g.status in EXPECTED_LIVE)
-            plans[host] = DetailPlan(ips_for=ips_for, expected=expected, verify_audit=all_addresses)
+            plans[host] = DetailPlan(ips_for=ips_for, expected=expected, verify_audit=all_addresses, backups=backups)
         return plans
+
+    def backup_targets(self) -> dict[str, list[TargetSpec]]:
+        """Per backup host (ssh target id): the file checks its one script run does."""
+        specs: dict[str, list[TargetSpec]] = {}
+        for target in self.backups.targets:
+            assert target.host and target.base_path and target.glob  # `checked` targets have all three
+            specs.setdefault(target.host, []).append(TargetSpec(target.name, target.base_path, target.glob))
+        return specs
 
 
 def load_declared(cfg: SiteConfig) -> DeclaredSite:
@@ -109,20 +136,23 @@ def load_declared(cfg: SiteConfig) -> DeclaredSite:
     lifecycle = load_lifecycle(cfg.binding("vm_lifecycle"), root, site_of, default_site=cfg.name)
     docker = load_docker_bindings(cfg, lifecycle.guests, site_of, placement, ssh_config_entry)
     scope = replace(scope, docker_targets=docker.target_ids)
-    for line in docker.explain():  # why each docker host is (not) part of the site: shown by --debug
+    inventory = load_backup_inventory(cfg.binding("backup_inventory"), root, cfg.name)  # read once: governance too
+    backups = site_backups(cfg, inventory, lifecycle.guests, site_of, placement, docker.ssh_targets, ssh_config_entry)
+    for line in (*docker.explain(), *backups.membership):  # why each host is (not) part of the site: --debug
         log.debug("site %s: %s", cfg.name, line)
-    return DeclaredSite(cfg, placement, scope, lifecycle, docker)
+    return DeclaredSite(cfg, placement, scope, lifecycle, docker, backups)
 
 
 # ── live side ────────────────────────────────────────────────────────────────
 
 
-def collect_proxmox(site: DeclaredSite, all_addresses: bool = False) -> tuple[ProxmoxObservation, ...]:
+def collect_proxmox(site: DeclaredSite, all_addresses: bool = False,
+                    parts: frozenset[Part] = ALL_PARTS) -> tuple[ProxmoxObservation, ...]:
     """Ask every configured Proxmox API of the site, hosts in parallel."""
     hosts = site.config.proxmox
     if not hosts:
         return ()
-    plans = site.detail_plan(all_addresses)
+    plans = site.detail_plan(all_addresses, parts)
     with worker_pool(len(hosts), "pve") as pool:
         futures = [pool.submit(collect_host, cfg, site.site, plans.get(cfg.name, DetailPlan())) for cfg in hosts]
         return tuple(future.result() for future in futures)
@@ -171,14 +201,46 @@ def observe_docker(site: DeclaredSite, skip_ssh: bool, progress: Progress | None
     return collect_docker(site.docker.targets, site.config.ssh, site.site, progress)
 
 
+def observe_backup_files(site: DeclaredSite, skip_ssh: bool) -> tuple[BackupTargetFiles, ...]:
+    if skip_ssh:
+        return skipped_backup_files([e.target for e in site.backups.endpoints], site.site)
+    return collect_backup_files(site.backups.endpoints, site.backup_targets(), site.config.ssh, site.site)
+
+
+def backup_files_from_snapshot(site: DeclaredSite, state: LiveState, name: str) -> tuple[BackupTargetFiles, ...]:
+    """The site's backup hosts in a snapshot; a host the snapshot lacks (an older snapshot) is unobserved."""
+    by_host = {obs.host: obs for obs in state.backup_files}
+    observations = []
+    for endpoint in site.backups.endpoints:
+        obs = by_host.get(endpoint.target)
+        if obs is None:
+            observations.append(backup_host_failed(endpoint.target, site.site, Reason.NOT_IN_SNAPSHOT,
+                                                   f"snapshot {name} has no data for backup host '{endpoint.target}'",
+                                                   0))
+            continue
+        old = obs.status or SourceStatus(SourceKind.BACKUP, endpoint.target, site.site, SourceState.OK)
+        status = replace(old, from_snapshot=True, site=site.site, detail=f"{old.detail} (snapshot {name})".strip())
+        observations.append(replace(obs, site=site.site, status=status))
+    return tuple(observations)
+
+
 # ── the run ──────────────────────────────────────────────────────────────────
+
+
+def rule_context(site: DeclaredSite, live: LiveState, parts: frozenset[Part] = ALL_PARTS) -> RuleContext:
+    return RuleContext(scope=site.scope, declared=site.declared(parts), live=live,
+                       disk_tolerance_gb=site.config.disk_tolerance_gb, lifecycle_file=site.lifecycle.shown,
+                       backups=site.backups if site.wants_backups(parts) else None)
 
 
 def evaluate(site: DeclaredSite, live: LiveState, parts: frozenset[Part] = ALL_PARTS) -> tuple[Finding, ...]:
     """The pure part: declared × live → findings for one site."""
-    ctx = RuleContext(scope=site.scope, declared=site.declared(parts), live=live,
-                      disk_tolerance_gb=site.config.disk_tolerance_gb, lifecycle_file=site.lifecycle.shown)
-    rules = (*(GUEST_RULES if Part.GUESTS in parts else ()), *(STACK_RULES if Part.STACKS in parts else ()))
+    return evaluate_context(rule_context(site, live, parts), parts)
+
+
+def evaluate_context(ctx: RuleContext, parts: frozenset[Part]) -> tuple[Finding, ...]:
+    rules = (*(GUEST_RULES if Part.GUESTS in parts else ()), *(STACK_RULES if Part.STACKS in parts else ()),
+             *(BACKUP_RULES if ctx.backups is not None else ()))
     return (*ctx.declared.problems, *run_rules(ctx, rules))
 
 
@@ -207,13 +269,26 @@ def fatal_errors(site: str, sources: Iterable[SourceStatus]) -> list[str]:
 Observer = Callable[[DeclaredSite], LiveState]
 
 
+@dataclass(frozen=True, slots=True)
+class SiteLive:
+    """What one site's sources answered (empty for the parts not asked)."""
+
+    proxmox: tuple[ProxmoxObservation, ...] = ()
+    docker: tuple[DockerObservation, ...] = ()
+    backup_files: tuple[BackupTargetFiles, ...] = ()
+
+
 def observe_live(site: DeclaredSite, parts: frozenset[Part], skip_ssh: bool, progress: Progress | None,
-                 all_addresses: bool = False) -> tuple[tuple[ProxmoxObservation, ...], tuple[DockerObservation, ...]]:
-    """The site's Proxmox APIs and its docker hosts, both at once (each waits on the network, not the CPU)."""
-    with worker_pool(2, "site") as pool:
-        guests = pool.submit(collect_proxmox, site, all_addresses) if Part.GUESTS in parts else None
+                 all_addresses: bool = False) -> SiteLive:
+    """The site's Proxmox APIs, docker hosts and backup hosts, all at once (each waits on the network)."""
+    backups = site.wants_backups(parts)
+    with worker_pool(3, "site") as pool:
+        guests = pool.submit(collect_proxmox, site, all_addresses, parts) if Part.GUESTS in parts or backups \
+            else None
         docker = pool.submit(observe_docker, site, skip_ssh, progress) if Part.STACKS in parts else None
-        return (guests.result() if guests else ()), (docker.result() if docker else ())
+        files = pool.submit(observe_backup_files, site, skip_ssh) if backups else None
+        return SiteLive(guests.result() if guests else (), docker.result() if docker else (),
+                        files.result() if files else ())
 
 
 def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None, now: dt.datetime | None = None,
@@ -228,6 +303,7 @@ def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None, now:
     sources: list[SourceStatus] = []
     errors: list[str] = []
     live_from: dict[str, str] = {}
+    backup_states: list[BackupStatus] = []
     with worker_pool(max(1, len(sites)), "observe") as pool:
         pending = {site.site: pool.submit(observe_live, site, parts, skip_ssh, progress)
                    for site in sites if snapshot_of[site.site] is None}
@@ -239,24 +315,31 @@ def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None, now:
                 if snapshot_path not in snapshot_cache:
                     snapshot_cache[snapshot_path] = load_snapshot(snapshot_path)
                 state = snapshot_cache[snapshot_path]
-                observations = from_snapshot(site, state, snapshot_path.name) if Part.GUESTS in parts else ()
-                docker = docker_from_snapshot(site, state, snapshot_path.name) if Part.STACKS in parts else ()
+                backups = site.wants_backups(parts)
+                observed = SiteLive(
+                    from_snapshot(site, state, snapshot_path.name) if Part.GUESTS in parts or backups else (),
+                    docker_from_snapshot(site, state, snapshot_path.name) if Part.STACKS in parts else (),
+                    backup_files_from_snapshot(site, state, snapshot_path.name) if backups else ())
                 live_from[site.site] = str(snapshot_path)
             else:
-                observations, docker = pending[site.site].result()
+                observed = pending[site.site].result()
                 live_from[site.site] = "api"
+            observations = observed.proxmox
             proxmox_sources = [obs.status for obs in observations if obs.status is not None]
-            docker_sources = [obs.status for obs in docker if obs.status is not None]
-            if Part.GUESTS in parts and not observations:
+            docker_sources = [obs.status for obs in (*observed.docker, *observed.backup_files)
+                              if obs.status is not None]
+            if (Part.GUESTS in parts or site.wants_backups(parts)) and not observations:
                 errors.append(f"site {site.site}: nothing to collect: no proxmox: hosts in {site.config.path} "
                               f"and no live_snapshot")
             errors.extend(fatal_errors(site.site, proxmox_sources))
             sources.extend(proxmox_sources + docker_sources)
-            live = LiveState(proxmox=observations, docker=docker)
-            findings.extend(without_repeats([*evaluate(site, live, parts), *governance_of[site.site]]))
+            live = LiveState(proxmox=observations, docker=observed.docker, backup_files=observed.backup_files)
+            ctx = rule_context(site, live, parts)
+            backup_states.extend(target_statuses(ctx.backup_view, site.site))
+            findings.extend(without_repeats([*evaluate_context(ctx, parts), *governance_of[site.site]]))
     stamp = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return Report(stamp, tuple(s.site for s in sites), tuple(sources), tuple(sort_findings(findings)),
-                  tuple(errors), live_from)
+                  tuple(errors), live_from, backups=tuple(backup_states))
 
 
 def take_snapshot(configs: Sequence[SiteConfig], now: dt.datetime | None = None, skip_ssh: bool = False,
@@ -264,6 +347,7 @@ def take_snapshot(configs: Sequence[SiteConfig], now: dt.datetime | None = None,
     """Collect the live state of every site from the APIs, with addresses of every running guest."""
     observations: list[ProxmoxObservation] = []
     docker: list[DockerObservation] = []
+    files: list[BackupTargetFiles] = []
     offline = [cfg.name for cfg in configs if cfg.live_snapshot is not None]
     if offline:
         # such a site is offline by declaration (the demo among them): its hosts are never contacted
@@ -276,8 +360,9 @@ def take_snapshot(configs: Sequence[SiteConfig], now: dt.datetime | None = None,
     with worker_pool(max(1, len(sites)), "observe") as pool:
         futures = [pool.submit(observe_live, site, ALL_PARTS, skip_ssh, progress, True) for site in sites]
         for future in futures:
-            site_guests, site_docker = future.result()
-            observations.extend(site_guests)
-            docker.extend(site_docker)
+            observed = future.result()
+            observations.extend(observed.proxmox)
+            docker.extend(observed.docker)
+            files.extend(observed.backup_files)
     stamp = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    return LiveState(proxmox=tuple(observations), docker=tuple(docker), taken_at=stamp)
+    return LiveState(proxmox=tuple(observations), docker=tuple(docker), taken_at=stamp, backup_files=tuple(files))

@@ -54,7 +54,12 @@ class BackupTarget(Located):
     @property
     def checked(self) -> bool:
         """Whether the live backup checks look at this target: enabled, a file glob, and well formed."""
-        return self.enabled and self.kind in (None, FILE_GLOB) and self.checkable
+        return self.enabled and self.is_file_glob and self.checkable
+
+    @property
+    def is_file_glob(self) -> bool:
+        """`kind: file_glob`, or no kind but a base_path (an entry of an older inventory)."""
+        return self.kind == FILE_GLOB or (self.kind is None and self.base_path is not None)
 
     @property
     def vzdump(self) -> tuple[GuestType, int] | None:
@@ -75,6 +80,7 @@ class BackupInventory:
     shown: str = "ops/bindings/backup.inventory.yaml"
     present: bool = False
     timezone: str | None = None  # defaults.timezone: the zone the user's schedules are written in
+    line: int = 1  # the `targets:` key's line (cited by findings about archives no target claims)
 
     @property
     def by_name(self) -> dict[str, BackupTarget]:
@@ -127,7 +133,7 @@ def load_backup_inventory(path: Path, root: Path, site: str) -> BackupInventory:
                      "UTC is used", "write an IANA zone name, e.g. America/New_York")
         zone = None
     return BackupInventory(targets=tuple(targets), problems=tuple(problems), shown=file.shown, present=file.present,
-                           timezone=zone)
+                           timezone=zone, line=file.data.line_of("targets") if "targets" in file.data else 1)
 
 
 def _known_zone(name: str) -> bool:
@@ -153,7 +159,7 @@ def _checked_shape(target: BackupTarget, item: Any, problems: Problems) -> Backu
     """An enabled file_glob target needs a host, an absolute base_path and a glob that the file-check script
     can carry (no tab, newline or NUL: it reads one target per line). Otherwise it is `invalid`, once, and
     not checked (never reported `missing` for a value the script could not be given)."""
-    if not target.enabled or target.kind not in (None, FILE_GLOB):
+    if not target.enabled or not target.is_file_glob:
         return target
     wrong: tuple[str, str, str] | None = None
     for key in ("host", "base_path", "glob"):
@@ -186,7 +192,7 @@ def _checked_shape(target: BackupTarget, item: Any, problems: Problems) -> Backu
 class SiteBackups:
     """The backup targets one site checks live, and how to reach the SSH hosts that hold their files."""
 
-    site: str
+    site: str = ""
     inventory: BackupInventory = field(default_factory=BackupInventory)
     targets: tuple[BackupTarget, ...] = ()  # checked targets (enabled, file_glob, well formed) of this site
     endpoints: tuple[DockerEndpoint, ...] = ()  # one per host of those targets (the ssh target id is `.target`)

@@ -68,6 +68,7 @@ class SharedFiles:
     ssh: SshTargetsFile
     compose: ComposeTargetsFile
     registry: ServiceRegistryFile
+    backup: BackupInventory | None = None  # None: the caller did not read it
 
 
 def load_governance(cfg: SiteConfig, shared: SharedFiles | None = None) -> GovernanceBindings:
@@ -83,7 +84,8 @@ def load_governance(cfg: SiteConfig, shared: SharedFiles | None = None) -> Gover
         ssh = load_ssh_targets(cfg.binding("ssh_targets"), root, cfg.name)
         compose = load_compose_targets(cfg.binding("docker_compose_targets"), root, cfg.name)
         registry = load_service_registry(cfg.binding("service_registry"), root, cfg.name)
-    backup = load_backup_inventory(cfg.binding("backup_inventory"), root, cfg.name)
+    backup = shared.backup if shared is not None and shared.backup is not None else \
+        load_backup_inventory(cfg.binding("backup_inventory"), root, cfg.name)
     health = load_health(cfg.binding("services_health"), root, cfg.name)
     stacks = load_stack_registry(cfg.binding("stack_registry"), root, cfg.name)
     naming = load_naming_policy(cfg.binding("naming_policy"), root, cfg.name)

@@ -238,7 +238,8 @@ def run(
     fmt: ReportFormatOpt = None,
     output: OutputOpt = None,
     only: Annotated[engine.Part | None, typer.Option(
-        "--only", help="Run one part: guests (Proxmox API), stacks (docker over SSH) or governance (files).")] = None,
+        "--only", help="Run one part: guests (Proxmox API), stacks (docker over SSH), governance (files) or "
+                  "backups (jobs, storages, runs over the Proxmox API; files over SSH).")] = None,
     skip_ssh: Annotated[bool, typer.Option(
         "--skip-ssh", help="Do not SSH to docker hosts (they are reported as unknown, reason skipped).")] = False,
     ignore: IgnoreOpt = None,

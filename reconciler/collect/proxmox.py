@@ -9,6 +9,7 @@ is fatal for that host (and makes the run exit 2), and even then other hosts are
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -50,6 +51,7 @@ class DetailPlan:
     ips_for: frozenset[int] | None = frozenset()
     expected: frozenset[int] = frozenset()
     verify_audit: bool = False
+    backups: bool = False  # also read jobs, storages, tasks and the scheduler (collect/pve_backups.py)
 
 
 def collect_host(cfg: ProxmoxHostConfig, site: str, plan: DetailPlan) -> ProxmoxObservation:
@@ -75,6 +77,14 @@ def collect_host(cfg: ProxmoxHostConfig, site: str, plan: DetailPlan) -> Proxmox
     ]
     audit = _audit_scope(client, listing.guests, plan, gaps, cfg.name)
     guests = _with_addresses(client, listing.guests, plan, gaps, cfg)
+    backups = None
+    if plan.backups:
+        from .pve_backups import observe_backups
+
+        online = set(listing.node_status) - offline or {g.node for g in listing.guests}
+        before = client.requests
+        backups = observe_backups(client.get, cfg.name, online, int(time.time()))
+        backups = replace(backups, requests=client.requests - before)
     degraded = bool(gaps)
     status = SourceStatus(
         kind="proxmox", host=cfg.name, site=site, status="partial" if degraded else "ok",
@@ -83,7 +93,7 @@ def collect_host(cfg: ProxmoxHostConfig, site: str, plan: DetailPlan) -> Proxmox
     )
     return ProxmoxObservation(
         proxmox_host=cfg.name, site=site, listed=True, guests=tuple(guests), offline_nodes=offline,
-        audit=audit, gaps=tuple(gaps), status=status,
+        audit=audit, gaps=tuple(gaps), status=status, backups=backups,
     )
 
 

@@ -76,8 +76,9 @@ def load_known_hosts(path: Path, keys: paramiko.HostKeys | None = None) -> param
 
 
 def run_remote(host: str, port: int, user: str | None, identity_file: Path | None, settings: SshSettings,
-               command: str) -> RemoteResult:
-    """Connect, run `command` once, return its output; raise SshFailure with a Reason on any failure."""
+               command: str, stdin: bytes = b"") -> RemoteResult:
+    """Connect, run `command` once (with `stdin` as its input: data, never code), return its output; raise
+    SshFailure with a Reason on any failure. `stdin` must be small (it is sent before any output is read)."""
     started = time.monotonic()
     client = paramiko.SSHClient()
     try:
@@ -93,6 +94,8 @@ def run_remote(host: str, port: int, user: str | None, identity_file: Path | Non
             raise SshFailure(Reason.SSH_ERROR, f"cannot open a session channel: {exc}") from None
         try:
             channel.exec_command(command)
+            if stdin:
+                channel.sendall(stdin)
             channel.shutdown_write()
             stdout, stderr, status = _read_all(channel, settings)
         finally:

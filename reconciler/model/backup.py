@@ -162,3 +162,18 @@ class BackupTargetFiles:
 
     def check(self, target: str) -> FileCheck | None:
         return next((c for c in self.checks if c.name == target), None)
+
+
+# ── what a report says of each target ────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class BackupStatus:
+    """One checked target's state in a report (the Prometheus gauges are made of these)."""
+
+    site: str
+    target: str
+    state: str  # ok | stale | empty | missing | unknown
+    age_hours: float | None = None  # of the newest match, at observation time
+    stale_after_hours: float | None = None
+    newest: str | None = None

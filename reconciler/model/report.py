@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ExitCode
 from . import Finding, Kind, SourceStatus
+from .backup import BackupStatus
 
 # The order in which kinds are shown and counted, everywhere (table, JSON summary, nightly reports).
 KIND_ORDER = (Kind.INVALID, Kind.SECURITY, Kind.UNREGISTERED, Kind.MISSING, Kind.DRIFTED, Kind.PARITY, Kind.UNKNOWN)
@@ -23,6 +24,7 @@ class Report:
     live_from: dict[str, str] = field(default_factory=dict)  # site → "api" or the snapshot path
     # findings an ignore file entry covers: counted apart, never deciding the exit code
     ignored: tuple[Finding, ...] = ()
+    backups: tuple[BackupStatus, ...] = ()  # each checked backup target's state (Prometheus gauges per target)
 
     def summary(self) -> dict[str, int]:
         counts = Counter(f.kind.value for f in self.findings)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..bindings.backup import SiteBackups
 from ..model import Declared, LiveState, SiteScope
+from ._backups import BackupView, view_backups
 from ._guests import GuestIndex, index_guests
 from ._stacks import HostView, view_hosts
 
@@ -21,10 +23,13 @@ class RuleContext:
     live: LiveState
     disk_tolerance_gb: float = 1.0
     lifecycle_file: str = "ops/bindings/vm.lifecycle.yaml"  # as named in hints
+    backups: SiteBackups | None = None  # the site's part of backup.inventory.yaml (None: no backup checks)
     guests: GuestIndex = field(init=False, repr=False, compare=False)
     hosts: tuple[HostView, ...] = field(init=False, repr=False, compare=False)
+    backup_view: BackupView = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # frozen: the indexes are set once here, from the same declared and live state the rules then read
         object.__setattr__(self, "guests", index_guests(self.scope, self.declared, self.live))
         object.__setattr__(self, "hosts", view_hosts(self.scope, self.declared, self.live))
+        object.__setattr__(self, "backup_view", view_backups(self.backups, self.live, self.scope.proxmox_hosts))

@@ -17,6 +17,11 @@ from typing import Any, Protocol
 from ..model import Finding
 from ..settings import GovernancePolicy, RuleScope, policy_from_rules
 from . import (
+    backup_coverage,
+    backup_files,
+    backup_runs,
+    backup_unknown,
+    backup_unregistered,
     container_drift,
     container_missing,
     guest_drift,
@@ -49,6 +54,7 @@ class Family(StrEnum):
     GUEST = "guest"  # declared × live guests of the site's Proxmox hosts (RuleContext)
     DOCKER = "docker"  # declared × live stacks and containers of the site's docker hosts (RuleContext)
     GOVERNANCE = "governance"  # the binding files against each other, no live state (GovernanceContext)
+    BACKUP = "backup"  # backup.inventory.yaml × jobs, storages, runs and files (RuleContext)
 
 
 class Rule(Protocol):
@@ -102,6 +108,11 @@ RULES: dict[str, Registered] = _register(
     (Family.DOCKER, container_missing),
     (Family.DOCKER, container_drift),
     (Family.DOCKER, stack_unknown),
+    (Family.BACKUP, backup_files),
+    (Family.BACKUP, backup_coverage),
+    (Family.BACKUP, backup_runs),
+    (Family.BACKUP, backup_unregistered),
+    (Family.BACKUP, backup_unknown),
     (Family.GOVERNANCE, files),
     (Family.GOVERNANCE, ssh),
     (Family.GOVERNANCE, registry),
@@ -124,6 +135,7 @@ def of_family(family: Family) -> tuple[Rule, ...]:
 
 GUEST_RULES = of_family(Family.GUEST)
 STACK_RULES = of_family(Family.DOCKER)
+BACKUP_RULES = of_family(Family.BACKUP)
 GOVERNANCE_RULES = of_family(Family.GOVERNANCE)
 # The coverage matrix's columns, in order: the governance rules that have a guest surface.
 SURFACE_RULES = tuple(entry.rule for entry in RULES.values() if entry.surface is not None)
