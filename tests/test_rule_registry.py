@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.rules.registry import (
+    BACKUP_RULES,
     DEFAULT_SCOPES,
     GOVERNANCE_RULES,
     GUEST_RULES,
@@ -30,7 +31,7 @@ DEMO = REPO / "reconciler" / "demo"
 
 def test_rule_ids_are_unique_and_keys_match() -> None:
     assert [entry.id for entry in RULES.values()] == list(RULES)
-    assert len({*GUEST_RULES, *STACK_RULES, *GOVERNANCE_RULES}) == len(RULES)
+    assert len({*GUEST_RULES, *STACK_RULES, *BACKUP_RULES, *GOVERNANCE_RULES}) == len(RULES)
     some = next(iter(RULES.values()))
     with pytest.raises(ValueError, match="registered twice"):
         _register((some.family, some.rule), (some.family, some.rule))

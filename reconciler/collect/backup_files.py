@@ -2,14 +2,16 @@
 
 Issue 17 groundwork: not yet part of any run. One script per host covers all of that host's `file_glob`
 targets. Binding values never become code: each target travels as one data line on the script's stdin,
-`NAME<TAB>BASE_PATH<TAB>GLOB`, read with `read -r` and only ever used quoted, as an argument to `find -name`
-(which matches the glob itself, never a shell). A value holding a tab, a newline or a NUL cannot be sent and is
-an `invalid` binding for the caller (`encode_targets` refuses it). A glob with a `/` matches nothing (`find
--name` matches one path component), so `*/../..` is an ordinary non-match.
+`NAME<TAB>BASE_PATH<TAB>GLOB`, read with `read -r` and only ever used quoted: `cd` to BASE_PATH (in a subshell),
+then `find . -path "./GLOB"` at exactly the glob's depth (`*.sql.gz` in the folder itself, `*/manifest.txt` one
+level down), so `find` matches the glob itself, never a shell. A value holding a tab, a newline or a NUL cannot be
+sent and is an `invalid` binding for the caller (`encode_targets` refuses it). `find` never yields a `..`
+component, so `*/../..` is an ordinary non-match.
 
 Per target the script prints `@@reconciler-backup@@ NAME` then `exists 0|1`, `readable 0|1`, `count N` and,
-when N > 0, `newest EPOCH SIZE BASENAME` (modification time in seconds, size in bytes). It needs `find` with
-`-maxdepth`, and `stat -c` (GNU coreutils and busybox both have them).
+when N > 0, `newest EPOCH SIZE ./PATH` (modification time in seconds, size in bytes, the path below BASE_PATH). It needs
+`find` with `-mindepth`, `-maxdepth`, `-path` and `-exec {} +`, `stat -c`, `tr`, `wc`, `sort` and `tail`
+(GNU coreutils/findutils and busybox all have them).
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ while IFS="$tab" read -r name base glob; do
   printf '%s %s\\n' '{mark}' "$name"
   if [ -d "$base" ]; then echo "exists 1"; else echo "exists 0"; continue; fi
   if [ -r "$base" ] && [ -x "$base" ]; then echo "readable 1"; else echo "readable 0"; continue; fi
-  find "$base" -mindepth 1 -maxdepth 1 -type f -name "$glob" -exec stat -c '%Y %s %n' {{}} + 2>/dev/null \\
-    | sort -n > "${{TMPDIR:-/tmp}}/.reconciler-backup.$$"
+  depth=$(( $(printf '%s' "$glob" | tr -cd / | wc -c) + 1 ))
+  ( cd "$base" && find . -mindepth "$depth" -maxdepth "$depth" -type f -path "./$glob" \\
+      -exec stat -c '%Y %s %n' {{}} + ) 2>/dev/null | sort -n > "${{TMPDIR:-/tmp}}/.reconciler-backup.$$"
   count=$(wc -l < "${{TMPDIR:-/tmp}}/.reconciler-backup.$$" | tr -d ' ')
   echo "count $count"
   if [ "$count" -gt 0 ]; then printf 'newest %s\\n' "$(tail -n 1 "${{TMPDIR:-/tmp}}/.reconciler-backup.$$")"; fi
@@ -88,7 +91,7 @@ def parse_output(text: str) -> dict[str, FileCheck]:
             mtime, size, path = [*value.split(" ", 2), "", ""][:3]
             if mtime.isascii() and mtime.isdigit() and size.isascii() and size.isdigit():
                 current.update(newest_mtime=int(mtime), newest_size=int(size),
-                               newest_name=path.rsplit("/", 1)[-1] or None)
+                               newest_name=path.removeprefix("./") or None)
     return {name: FileCheck(name, values.get("exists", False), values.get("readable", False),
                             values.get("count", 0), values.get("newest_mtime"), values.get("newest_size"),
                             values.get("newest_name"))

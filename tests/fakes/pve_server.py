@@ -122,6 +122,49 @@ class Grant:
     propagate: bool = True
 
 
+_ARCHIVE = re.compile(r"^vzdump-(qemu|lxc|openvz)-(\d{3,9})-(\d{4})_(\d\d)_(\d\d)-(\d\d)_(\d\d)_(\d\d)\.")
+_BACKUP_EXT = re.compile(r"\.(vma|tar|tgz)(\.(gz|lzo|zst|bz2))?$")
+
+
+@dataclass
+class BackupStore:
+    """A storage that holds backups. Its archives are the real files in `dump_dir` (a folder of the test's own),
+    listed as PVE's file plugins list them: not recursive, backup extensions only, ctime from the name (this fake's
+    nodes run in UTC) or the file's inode ctime for another name."""
+
+    id: str
+    type: str = "dir"
+    path: str = "/var/lib/vz"  # as /storage reports it; the dump folder is path + /dump
+    dump_dir: Path | None = None  # where the archives really are, on this machine
+    shared: bool = False
+    nodes: tuple[str, ...] | None = None  # None: every node
+    inactive_on: tuple[str, ...] = ()  # nodes where activation fails (a dead NFS server)
+    used_fraction: float = 0.42
+
+    def on(self, node: str) -> bool:
+        return self.nodes is None or node in self.nodes
+
+    def archives(self) -> list[dict[str, Any]]:
+        if self.dump_dir is None or not self.dump_dir.is_dir():
+            return []
+        items = []
+        for entry in sorted(self.dump_dir.iterdir(), key=lambda e: e.name.lower()):
+            if not entry.is_file() or not _BACKUP_EXT.search(entry.name):
+                continue
+            match = _ARCHIVE.match(entry.name)
+            stat = entry.stat()
+            item: dict[str, Any] = {"volid": f"{self.id}:backup/{entry.name}", "content": "backup",
+                                    "format": _BACKUP_EXT.search(entry.name).group(0)[1:], "size": stat.st_size}
+            if match:
+                kind, vmid, *when = match.groups()
+                stamp = datetime.datetime(*map(int, when), tzinfo=datetime.UTC)
+                item.update(subtype=kind, vmid=int(vmid), ctime=int(stamp.timestamp()))
+            else:
+                item.update(subtype="unknown", ctime=int(stat.st_ctime))
+            items.append(item)
+        return items
+
+
 @dataclass
 class Estate:
     nodes: list[Node] = field(default_factory=list)
@@ -131,6 +174,12 @@ class Estate:
     pools: dict[str, str] = field(default_factory=dict)  # poolid → comment (pools of guests are added)
     grants: list[Grant] = field(default_factory=lambda: [Grant("/")])
     permissions: dict[str, dict[str, int]] | None = None  # raw /access/permissions answer, if set verbatim
+    # backups: /cluster/backup entries as PVE stores them, storages holding backups, vzdump tasks per node
+    # (raw entries, any order) and pvescheduler's active-state per node (default "active")
+    backup_jobs: list[dict[str, Any]] = field(default_factory=list)
+    backup_stores: list[BackupStore] = field(default_factory=list)
+    tasks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    scheduler: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         known = {n.name for n in self.nodes}
@@ -688,7 +737,15 @@ class FakePVE:
         if parts == ["cluster", "status"]:
             return self._cluster_status()
         if parts == ["access", "permissions"]:
+            if "path" in query:  # the caller's privileges on one path (any user may ask for their own)
+                return {query["path"]: estate.privileges(query["path"])}
             return estate.effective_permissions()
+        if parts == ["cluster", "backup"]:
+            self._require("/", "Sys.Audit")
+            return [dict(job) for job in estate.backup_jobs]
+        if parts == ["storage"]:
+            return [self._storage_config(s) for s in estate.backup_stores
+                    if estate.can(f"/storage/{s.id}", "Datastore.Audit", "Datastore.AllocateSpace")]
         if parts == ["pools"]:
             return self._pools(query.get("poolid"))
         if parts == ["nodes"]:
@@ -708,6 +765,19 @@ class FakePVE:
         if rest == ["status"]:
             self._require(f"/nodes/{name}", "Sys.Audit")
             return self._node_status(node)
+        if rest == ["storage"]:
+            return [self._node_storage(s, name) for s in estate.backup_stores
+                    if estate.can(f"/storage/{s.id}", "Datastore.Audit", "Datastore.AllocateSpace")]
+        if len(rest) == 3 and rest[0] == "storage" and rest[2] == "content":
+            return self._content(name, rest[1])
+        if rest == ["tasks"]:
+            return self._tasks(name, query)
+        if rest == ["services", "pvescheduler", "state"]:
+            self._require(f"/nodes/{name}", "Sys.Audit")
+            state = estate.scheduler.get(name, "active")
+            return {"service": "pvescheduler", "name": "pvescheduler", "desc": "Proxmox VE scheduler",
+                    "state": "running" if state == "active" else "dead", "unit-state": "enabled",
+                    "active-state": state}
         if rest in (["qemu"], ["lxc"]):
             return [self._node_guest_entry(g) for g in estate.guests
                     if g.node == name and g.type == rest[0] and estate.can(f"/vms/{g.vmid}", "VM.Audit")]
@@ -732,6 +802,59 @@ class FakePVE:
                 return [{"name": "current", "description": "You are here!", "running": int(guest.running),
                          "digest": hashlib.sha1(f"{guest.vmid}".encode()).hexdigest()}]
         raise _Reply(501, f"Method 'GET /nodes/{name}/{'/'.join(rest)}' not implemented")
+
+    # backups
+
+    def _storage_config(self, store: BackupStore) -> dict[str, Any]:
+        entry: dict[str, Any] = {"storage": store.id, "type": store.type, "content": "backup", "digest": "0" * 40}
+        if store.type != "pbs":
+            entry["path"] = store.path
+        if store.shared:
+            entry["shared"] = 1
+        if store.nodes is not None:
+            entry["nodes"] = ",".join(store.nodes)
+        return entry
+
+    def _node_storage(self, store: BackupStore, node: str) -> dict[str, Any]:
+        enabled = store.on(node)
+        active = enabled and node not in store.inactive_on
+        entry: dict[str, Any] = {"storage": store.id, "type": store.type, "content": "backup",
+                                 "shared": int(store.shared), "enabled": int(enabled), "active": int(active),
+                                 "total": 0, "used": 0, "avail": 0}
+        if active:
+            total = 4 * 1024 * GIB
+            used = int(total * store.used_fraction)
+            entry.update(total=total, used=used, avail=total - used, used_fraction=store.used_fraction)
+        return entry
+
+    def _content(self, node: str, sid: str) -> list[dict[str, Any]]:
+        estate = self.estate
+        store = next((s for s in estate.backup_stores if s.id == sid), None)
+        if store is None:
+            raise _Reply(500, f"storage '{sid}' does not exist")
+        if not store.on(node):
+            raise _Reply(500, f"storage '{sid}' is not available on node '{node}'")
+        self._require(f"/storage/{sid}", "Datastore.Audit", "Datastore.AllocateSpace")
+        if node in store.inactive_on:
+            raise _Reply(500, f"storage '{sid}' is not online")
+        allocate = estate.can(f"/storage/{sid}", "Datastore.Allocate")
+        space = estate.can(f"/storage/{sid}", "Datastore.AllocateSpace")
+        # PVE's check_volume_access drops what the caller may not see, and still answers 200
+        return [item for item in store.archives()
+                if allocate or (space and "vmid" in item and estate.can(f"/vms/{item['vmid']}", "VM.Backup"))]
+
+    def _tasks(self, node: str, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        estate = self.estate
+        tasks = sorted(estate.tasks.get(node, []), key=lambda t: -int(t["starttime"]))
+        if not estate.can(f"/nodes/{node}", "Sys.Audit"):
+            tasks = [t for t in tasks if t.get("user") == self.token_id.split("!")[0]]  # scheduled runs are root's
+        if "typefilter" in query:
+            tasks = [t for t in tasks if t.get("type", "vzdump") == query["typefilter"]]
+        if "since" in query:
+            tasks = [t for t in tasks if int(t["starttime"]) >= int(query["since"])]
+        if query.get("source", "archive") == "archive":
+            tasks = [t for t in tasks if t.get("status") != "RUNNING"]
+        return [{"node": node, "type": "vzdump", **t} for t in tasks[: int(query.get("limit", 50))]]
 
     def _require(self, path: str, *privs: str) -> None:
         if not self.estate.can(path, *privs):
