@@ -137,7 +137,7 @@ def load_declared(cfg: SiteConfig) -> DeclaredSite:
     docker = load_docker_bindings(cfg, lifecycle.guests, site_of, placement, ssh_config_entry)
     scope = replace(scope, docker_targets=docker.target_ids)
     inventory = load_backup_inventory(cfg.binding("backup_inventory"), root, cfg.name)  # read once: governance too
-    backups = site_backups(cfg, inventory, lifecycle.guests, site_of, placement, docker.ssh_targets, ssh_config_entry)
+    backups = site_backups(cfg, inventory, lifecycle.guests, site_of, docker.ssh_targets, ssh_config_entry)
     for line in (*docker.explain(), *backups.membership):  # why each host is (not) part of the site: --debug
         log.debug("site %s: %s", cfg.name, line)
     return DeclaredSite(cfg, placement, scope, lifecycle, docker, backups)

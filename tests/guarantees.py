@@ -109,9 +109,11 @@ def scan_tree(root: Path, skip: Iterable[Path] = ()) -> list[Leak]:
 
 
 def documented_remote_commands() -> set[str]:
+    """The docker script (plain and through sudo) and the backup-file script: nothing else may ever run remotely."""
+    from reconciler.collect import backup_files
     from reconciler.collect.docker_output import remote_command
 
-    return {remote_command(False), remote_command(True)}
+    return {remote_command(False), remote_command(True), backup_files.remote_command()}
 
 
 def documented_docker_calls() -> set[tuple[str, ...]]:

@@ -209,10 +209,11 @@ class SiteBackups:
 
 
 def site_backups(cfg: SiteConfig, inventory: BackupInventory, guests: tuple[DeclaredGuest, ...],
-                 site_of: SiteOfProxmoxHost, placement: Any, ssh: SshTargetsFile,
+                 site_of: SiteOfProxmoxHost, ssh: SshTargetsFile,
                  ssh_config: SshConfigLookup | None) -> SiteBackups:
     """Site `cfg.name`'s checked targets: those whose `host` belongs to it (a Proxmox host of the site, the
-    ssh target of one of its guests, or a placement `hosts:` entry of the site), with each host's endpoint."""
+    ssh target of one of its guests, or a placement `hosts:` entry of the site), with each host's endpoint.
+    The placement policy's own entry wins over a guest's ssh_target (a NAS is placed, a VM is a guest)."""
     site = cfg.name
     mine: list[BackupTarget] = []
     why: list[str] = []
@@ -221,7 +222,7 @@ def site_backups(cfg: SiteConfig, inventory: BackupInventory, guests: tuple[Decl
         if not target.checked or target.host is None:
             continue
         if target.host not in decided:
-            decided[target.host], explanation = _host_site(target.host, guests, site_of, placement)
+            decided[target.host], explanation = _host_site(target.host, guests, site_of)
             why.append(f"backup host {target.host}: {explanation}")
         if decided[target.host] == site:
             mine.append(target)
@@ -234,21 +235,16 @@ def site_backups(cfg: SiteConfig, inventory: BackupInventory, guests: tuple[Decl
                        timezone=timezone, problems=tuple(problems), membership=tuple(why))
 
 
-def _host_site(host: str, guests: tuple[DeclaredGuest, ...], site_of: SiteOfProxmoxHost,
-               placement: Any) -> tuple[str | None, str]:
-    proxmox_site = site_of(host)
-    if proxmox_site is not None:
-        return proxmox_site, f"a Proxmox host of site {proxmox_site}"
+def _host_site(host: str, guests: tuple[DeclaredGuest, ...], site_of: SiteOfProxmoxHost) -> tuple[str | None, str]:
+    placed = site_of(host)  # a Proxmox host of a site, or a placement `hosts:` entry
+    if placed is not None:
+        return placed, f"the site file or placement policy puts {host} in site {placed}"
     named = [g for g in guests if g.ssh_target == host]
     for guest in [g for g in named if g.status not in GONE] or named:
         guest_site = site_of(guest.proxmox_host)
         if guest_site is not None:
             return guest_site, (f"{guest.source_of('ssh_target')} guest {guest.vmid} has ssh_target {host}, "
                                 f"proxmox_host {guest.proxmox_host} → site {guest_site}")
-    hosts = getattr(placement, "hosts", None)
-    entry = hosts.get(host) if isinstance(hosts, Mapping) else None
-    if entry is not None and getattr(entry, "site", None):
-        return entry.site, f"placement policy hosts.{host}.site = {entry.site}"
     return None, "no Proxmox host, guest ssh_target or placement hosts: entry names it: belongs to no site"
 
 

@@ -26,6 +26,7 @@ MARK = "@@reconciler-backup@@"
 
 _SCRIPT = """\
 LC_ALL=C; export LC_ALL
+PATH="${{PATH:-/usr/bin:/bin}}:/usr/bin:/bin"; export PATH
 tab=$(printf '\\t')
 while IFS="$tab" read -r name base glob; do
   printf '%s %s\\n' '{mark}' "$name"

@@ -68,8 +68,9 @@ class ProxmoxClient:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
 
-    def get(self, path: str, **params: Any) -> Any:
-        """GET `path` (e.g. "cluster/resources") and return its `data`, or raise ApiFailure."""
+    def get(self, path: str, /, **params: Any) -> Any:
+        """GET `path` (e.g. "cluster/resources") and return its `data`, or raise ApiFailure. Positional only: a
+        query parameter may itself be called `path` (`/access/permissions?path=/storage/x`)."""
         from proxmoxer.core import ResourceException
 
         with self._count_lock:  # `+=` is not atomic across the per-guest worker threads

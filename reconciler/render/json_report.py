@@ -56,6 +56,7 @@ def report_data(report: Report) -> dict[str, Any]:
         "summary": report.summary(),
         "findings": [finding_data(f) for f in report.findings],
         "ignored": [finding_data(f) for f in report.ignored],
+        "backups": [to_data(b) for b in report.backups],
     }
 
 

@@ -69,6 +69,14 @@ def render_prometheus(nightly: NightlyReport) -> str:
         *metric("reconcile_source_up", "1 when the source answered (fully or partly), 0 when it failed or was "
                 "skipped.", [({"site": s.site, "source": s.name}, int(s.status in ("ok", "partial")))
                              for s in nightly.report.sources]),
+        *metric("reconcile_backup_age_hours", "Age of the newest file of a backup target when it was observed "
+                "(targets with a matching file only).",
+                [({"site": b.site, "target": b.target}, b.age_hours) for b in nightly.report.backups
+                 if b.age_hours is not None]),
+        *metric("reconcile_backup_stale", "1 when a backup target has no usable fresh file (stale, empty or "
+                "missing), 0 when it is fresh; absent when it could not be observed.",
+                [({"site": b.site, "target": b.target}, int(b.state != "ok")) for b in nightly.report.backups
+                 if b.state != "unknown"]),
         *metric("reconcile_exit_code", "Exit code of the last run: 0 in sync, 1 drift, 2 error, 3 unobserved.",
                 [({}, int(nightly.exit_code))]),
         *metric("reconcile_last_run_timestamp_seconds", "When the last run started its report (Unix time).",

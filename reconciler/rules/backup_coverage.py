@@ -38,19 +38,24 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             yield _uncovered(guest, live, obs.jobs, claim, ctx.scope.site)
 
 
-def _claim(guest: DeclaredGuest, inventory: BackupInventory) -> tuple[str, SourceRef] | None:
-    """Why the bindings say this guest is backed up, and where; None when they do not."""
+def _claim(guest: DeclaredGuest, inventory: BackupInventory) -> tuple[str, tuple[SourceRef, ...]] | None:
+    """Why the bindings say this guest is backed up, and where (the lifecycle line and the inventory target's);
+    None when they do not."""
+    named = inventory.by_name.get(guest.backup_target) if guest.backup_target else None
+    globbed = next((t for t in inventory.targets if t.enabled and t.host == guest.proxmox_host
+                    and t.covers(guest.vm_type, guest.vmid)), None)
+    target = named or globbed
     if guest.backup_target:
-        return f"backup_target {guest.backup_target}", guest.source_of("backup_target")
-    for target in inventory.targets:
-        if target.enabled and target.host == guest.proxmox_host and target.covers(guest.vm_type, guest.vmid):
-            return f"backup target {target.name}", target.source_of("glob")
+        return (f"backup_target {guest.backup_target}",
+                (guest.source_of("backup_target"), *((target.source,) if target else ())))
+    if globbed is not None:
+        return f"backup target {globbed.name}", (globbed.source_of("glob"),)
     return None
 
 
-def _uncovered(guest: DeclaredGuest, live: LiveGuest, jobs: tuple[BackupJob, ...], claim: tuple[str, SourceRef],
-               site: str) -> Finding:
-    why, source = claim
+def _uncovered(guest: DeclaredGuest, live: LiveGuest, jobs: tuple[BackupJob, ...],
+               claim: tuple[str, tuple[SourceRef, ...]], site: str) -> Finding:
+    why, sources = claim
     disabled = [j.id for j in jobs if not j.enabled and j.selects(live.vmid, live.node, live.pool)]
     excluded = [j.id for j in jobs if j.enabled and j.all and live.vmid in j.exclude
                 and j.node in (None, live.node)]
@@ -62,7 +67,7 @@ def _uncovered(guest: DeclaredGuest, live: LiveGuest, jobs: tuple[BackupJob, ...
         state = "selected by no job" if jobs else "no vzdump job exists"
     return Finding(
         kind=Kind.DRIFTED, rule=RULE_ID, subject=subject_of(guest, site), field="backup_job",
-        declared="an enabled vzdump job", live=state, sources=(source, guest.source),
+        declared="an enabled vzdump job", live=state, sources=sources,
         message=f"{guest.vm_type.value} {guest.vmid} ({guest.hostname}) is declared backed up ({why}) but no "
                 f"enabled vzdump job on {guest.proxmox_host} selects it on node {live.node}: {state}",
         hint="add the guest to a job (Datacenter → Backup), or drop its backup declaration",

@@ -751,10 +751,11 @@ class FakePVE:
         if parts == ["nodes"]:
             return [self._node_entry(n, with_fingerprint=True) for n in estate.nodes]
         if len(parts) >= 2 and parts[0] == "nodes":
-            return self._node_route(parts[1], parts[2:])
+            return self._node_route(parts[1], parts[2:], query)
         raise _Reply(501, f"Method 'GET /{api_path}' not implemented")
 
-    def _node_route(self, name: str, rest: list[str]) -> Any:
+    def _node_route(self, name: str, rest: list[str], query: Mapping[str, str] | None = None) -> Any:
+        query = query or {}
         estate = self.estate
         node = estate.node(name)
         if node is None:
