@@ -238,7 +238,8 @@ def test_the_script_reads_the_same_under_busybox_and_gnu(tmp_path: Path) -> None
         path.write_bytes(b"x" * size)
         os.utime(path, (now - age * 3600, now - age * 3600))
     targets = [TargetSpec("vm-200", str(dump), "vzdump-qemu-200-*.vma.zst"),
-               TargetSpec("n8n", str(dump), "*/manifest.txt"), TargetSpec("db", str(dump), "*.sql.gz"), TargetSpec("gone", str(tmp_path / "nope"), "*"),
+               TargetSpec("n8n", str(dump), "*/manifest.txt"), TargetSpec("db", str(dump), "*.sql.gz"),
+               TargetSpec("gone", str(tmp_path / "nope"), "*"),
                TargetSpec("hostile", str(dump), "$(touch PWNED)")]
     busybox = busybox_bin(tmp_path)
     results = {}
