@@ -102,7 +102,7 @@ def assert_demo_table(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 1, result.stderr
     assert result.stderr == "", result.stderr
     assert result.stdout.startswith("INVALID (2)\n  demo/qemu/demo-pve/101/invalid/duplicate\n"), result.stdout[:500]
-    assert "UNREGISTERED (2)" in result.stdout and "DRIFTED (12)" in result.stdout, result.stdout
+    assert "UNREGISTERED (3)" in result.stdout and "DRIFTED (17)" in result.stdout, result.stdout
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("demo: ") and last.endswith("exit 1 (drift found)"), last
 

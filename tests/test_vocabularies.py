@@ -50,7 +50,7 @@ def test_a_snapshot_keeps_kind_and_host_apart_and_reads_the_old_format(tmp_path:
     state = LiveState(proxmox=(ProxmoxObservation("pve", "lab", listed=True, status=status),))
     text = dump_snapshot(state, ["lab"])
     data = json.loads(text)
-    assert data["format_version"] == FORMAT_VERSION == 2
+    assert data["format_version"] == FORMAT_VERSION == 3
     assert data["proxmox"][0]["status"]["kind"] == "proxmox" and data["proxmox"][0]["status"]["host"] == "pve"
     new = tmp_path / "new.json"
     new.write_text(text)

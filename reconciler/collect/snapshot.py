@@ -21,8 +21,10 @@ from ..model import LiveState, SourceStatus
 from ..model.serialize import to_data
 
 FORMAT = "reconciler-snapshot"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 1: a source status named its host as `name: "proxmox:HOST"`
+FORMAT_VERSION = 3
+# 1: a source status named its host as `name: "proxmox:HOST"`; 2: no backup observations (read as "not in the
+# snapshot": its backup targets are unknown, never missing); 3: `backups` per Proxmox host and `backup_files`
+READABLE_VERSIONS = (1, 2, 3)
 MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
 
 
