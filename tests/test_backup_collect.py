@@ -254,3 +254,9 @@ def test_the_script_reads_the_same_under_busybox_and_gnu(tmp_path: Path) -> None
     assert (gnu["n8n"].count, gnu["n8n"].newest_name) == (1, "sub/manifest.txt")
     assert gnu["db"].newest_name == "db one.sql.gz" and not gnu["gone"].exists and gnu["hostile"].count == 0
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_the_documented_script_is_the_one_that_runs() -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "backups.md").read_text()
+    shown = docs.split("a test keeps this copy equal to it):\n\n```sh\n", 1)[1].split("\n```", 1)[0]
+    assert shown == remote_script().rstrip("\n")

@@ -241,7 +241,7 @@ def run(
         "--only", help="Run one part: guests (Proxmox API), stacks (docker over SSH), governance (files) or "
                   "backups (jobs, storages, runs over the Proxmox API; files over SSH).")] = None,
     skip_ssh: Annotated[bool, typer.Option(
-        "--skip-ssh", help="Do not SSH to docker hosts (they are reported as unknown, reason skipped).")] = False,
+        "--skip-ssh", help="Do not SSH to docker or backup hosts (they are reported as unknown, reason skipped).")] = False,
     ignore: IgnoreOpt = None,
     no_ignore: NoIgnoreOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line and errors.")] = False,
@@ -274,7 +274,7 @@ def snapshot(
     output: OutputOpt = None,
     sites_dir: SitesDirOpt = None,
     bindings: BindingsOpt = None,
-    skip_ssh: Annotated[bool, typer.Option("--skip-ssh", help="Leave the docker hosts out.")] = False,
+    skip_ssh: Annotated[bool, typer.Option("--skip-ssh", help="Leave the docker and backup hosts out.")] = False,
 ) -> None:
     """Save the normalized live state of the sites (no secrets) for offline runs with --live."""
     configs = load_configs(site, sites_dir, bindings)
