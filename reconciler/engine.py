@@ -328,7 +328,10 @@ def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None, now:
             proxmox_sources = [obs.status for obs in observations if obs.status is not None]
             docker_sources = [obs.status for obs in (*observed.docker, *observed.backup_files)
                               if obs.status is not None]
-            if (Part.GUESTS in parts or site.wants_backups(parts)) and not observations:
+            if parts == {Part.BACKUPS} and not site.backups.present:
+                errors.append(f"site {site.site}: --only backups, but there is no backup inventory "
+                              f"({site.config.binding('backup_inventory')})")
+            elif (Part.GUESTS in parts or site.wants_backups(parts)) and not observations:
                 errors.append(f"site {site.site}: nothing to collect: no proxmox: hosts in {site.config.path} "
                               f"and no live_snapshot")
             errors.extend(fatal_errors(site.site, proxmox_sources))

@@ -260,3 +260,30 @@ def test_the_documented_script_is_the_one_that_runs() -> None:
     docs = (Path(__file__).resolve().parents[1] / "docs" / "backups.md").read_text()
     shown = docs.split("a test keeps this copy equal to it):\n\n```sh\n", 1)[1].split("\n```", 1)[0]
     assert shown == remote_script().rstrip("\n")
+
+
+def test_a_schedule_read_in_another_zone_than_the_nodes_judges_no_missed_run() -> None:
+    """PVE's next-run says when the node's zone puts the next start; a schedule read in another zone disagrees,
+    and then no run is called missed (it would be hours off)."""
+    from reconciler.rules.backup_runs import _zone_agrees
+
+    daily = parse_schedule("02:00")
+    assert daily is not None
+    now = epoch("2026-03-03 12:00")
+    agrees = BackupJob("j", schedule="02:00", next_run=epoch("2026-03-04 02:00"))
+    other_zone = BackupJob("j", schedule="02:00", next_run=epoch("2026-03-04 02:00", "America/New_York"))
+    assert _zone_agrees(agrees, daily, now, "UTC")
+    assert not _zone_agrees(other_zone, daily, now, "UTC")
+    assert _zone_agrees(other_zone, daily, now, "America/New_York")
+    assert _zone_agrees(BackupJob("j", schedule="02:00"), daily, now, "UTC")  # no next-run: nothing to doubt
+
+
+def test_only_backups_without_an_inventory_is_an_error_not_a_clean_run(cli, tmp_path: Path) -> None:
+    root = tmp_path / "spine" / "ops" / "bindings"
+    root.mkdir(parents=True)
+    (root / "vm.lifecycle.yaml").write_text("vms: []\n")
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    (sites / "lab.yaml").write_text(f"site: lab\nbindings_root: {tmp_path / 'spine'}\nproxmox_hosts: [pve]\n")
+    result = cli("--sites-dir", sites, "--site", "lab", "--only", "backups")
+    assert result.code == 2 and "no backup inventory" in result.err and "backup.inventory.yaml" in result.err

@@ -241,7 +241,8 @@ def run(
         "--only", help="Run one part: guests (Proxmox API), stacks (docker over SSH), governance (files) or "
                   "backups (jobs, storages, runs over the Proxmox API; files over SSH).")] = None,
     skip_ssh: Annotated[bool, typer.Option(
-        "--skip-ssh", help="Do not SSH to docker or backup hosts (they are reported as unknown, reason skipped).")] = False,
+        "--skip-ssh", help="Do not SSH to docker or backup hosts (they are reported as unknown, reason "
+                           "skipped).")] = False,
     ignore: IgnoreOpt = None,
     no_ignore: NoIgnoreOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line and errors.")] = False,

@@ -106,7 +106,8 @@ def report(
     live: Annotated[Path | None, typer.Option("--live", metavar="FILE",
                                               help="Reconcile against this snapshot file, offline.")] = None,
     skip_ssh: Annotated[bool, typer.Option(
-        "--skip-ssh", help="Do not SSH to docker or backup hosts (their findings are carried as not observed).")] = False,
+        "--skip-ssh", help="Do not SSH to docker or backup hosts (their findings are carried as not "
+                           "observed).")] = False,
     now: Annotated[str | None, typer.Option("--now", hidden=True, help="Pretend the run happens then.")] = None,
     sites_dir: SitesDirOpt = None,
     bindings: BindingsOpt = None,

@@ -85,10 +85,13 @@ def collect_host(cfg: ProxmoxHostConfig, site: str, plan: DetailPlan) -> Proxmox
         before = client.requests
         backups = observe_backups(client.get, cfg.name, online, int(time.time()))
         backups = replace(backups, requests=client.requests - before)
-    degraded = bool(gaps)
+    unread = len(backups.gaps) + sum(len(n.gaps) for n in backups.nodes) if backups is not None else 0
+    degraded = bool(gaps) or bool(unread)
+    detail = f"{len(guests)} guests" + (f", {len(gaps)} not fully observed" if gaps else "")
+    if backups is not None:
+        detail += f"; backups: {len(backups.jobs or ())} job(s)" + (f", {unread} part(s) unread" if unread else "")
     status = SourceStatus(
-        kind="proxmox", host=cfg.name, site=site, status="partial" if degraded else "ok",
-        detail=f"{len(guests)} guests" + (f", {len(gaps)} not fully observed" if degraded else ""),
+        kind="proxmox", host=cfg.name, site=site, status="partial" if degraded else "ok", detail=detail,
         requests=client.requests,
     )
     return ProxmoxObservation(

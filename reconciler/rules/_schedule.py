@@ -71,6 +71,22 @@ def last_start(schedule: Schedule, before: int, zone: str) -> int | None:
     return None
 
 
+def next_start(schedule: Schedule, after: int, zone: str) -> int | None:
+    """The first start after epoch `after`, in the next eight days (None if there is none)."""
+    tz = zoneinfo.ZoneInfo(zone)
+    local = dt.datetime.fromtimestamp(after, tz)
+    for ahead in range(_SEARCH_DAYS + 1):
+        day = (local + dt.timedelta(days=ahead)).date()
+        if day.weekday() not in schedule.weekdays:
+            continue
+        for hour in reversed(schedule.hours):
+            for minute in reversed(schedule.minutes):
+                epoch = int(dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).timestamp())
+                if epoch > after:
+                    return epoch
+    return None
+
+
 def _weekdays(text: str) -> frozenset[int] | None:
     days: set[int] = set()
     for part in text.split(","):

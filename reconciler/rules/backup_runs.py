@@ -15,7 +15,7 @@ from ..model import Finding, Gap, Kind, LiveGuest, Reason, Severity, SourceRef, 
 from ..model.backup import BackupJob, BackupObservation, NodeBackups, VzdumpTask
 from . import RuleContext
 from ._backups import target_sources
-from ._schedule import last_start, parse_schedule
+from ._schedule import Schedule, last_start, next_start, parse_schedule
 
 RULE_ID = "backup-run"
 EXPECTED_WITHIN_S = 26 * 3600  # a job whose schedule wanted a run this recently must have left a task
@@ -98,7 +98,7 @@ def _last_run(job: BackupJob, node: str, tasks: list[VzdumpTask], now: int, zone
               sources: tuple[SourceRef, ...]) -> Finding | None:
     subject = Subject(type="backup-job", site=site, proxmox_host=host, name=job.id, target=node)
     schedule = parse_schedule(job.schedule)
-    due = last_start(schedule, now - GRACE_S, zone) if schedule else None
+    due = last_start(schedule, now - GRACE_S, zone) if schedule and _zone_agrees(job, schedule, now, zone) else None
     if due is not None and now - due <= EXPECTED_WITHIN_S and not any(t.starttime >= due - 300 for t in tasks):
         when = dt.datetime.fromtimestamp(due, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         return Finding(kind=Kind.DRIFTED, rule=RULE_ID, subject=subject, field="last_run", sources=sources,
@@ -117,6 +117,15 @@ def _last_run(job: BackupJob, node: str, tasks: list[VzdumpTask], now: int, zone
                    message=f"vzdump job {job.id} on {host} node {node}: the last run ({when}) ended in "
                            f"'{last.status}'",
                    hint=f"read the task log: pvesh get /nodes/{node}/tasks/{last.upid}/log")
+
+
+def _zone_agrees(job: BackupJob, schedule: Schedule, now: int, zone: str) -> bool:
+    """PVE's own `next-run` (computed in the node's zone) must be the start this schedule gives in `zone`:
+    read in the wrong zone, the last start would be hours off and a run that happened would look missed."""
+    if job.next_run is None:
+        return True
+    upcoming = next_start(schedule, now - GRACE_S, zone)
+    return upcoming is not None and abs(upcoming - job.next_run) <= 120
 
 
 def _unknown(subject: Subject, gap: Gap, what: str, sources: tuple[SourceRef, ...], hides: tuple[str, ...]) -> Finding:
