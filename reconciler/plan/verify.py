@@ -180,7 +180,7 @@ def _observe(cfg: SiteConfig, declared: engine.DeclaredSite, guest: DeclaredGues
         docker = tuple(o for o in engine.docker_from_snapshot(declared, state, path.name)
                        if o.target == guest.ssh_target)
         return engine.from_snapshot(declared, state, path.name), docker, {cfg.name: str(path)}
-    observations = engine.collect_proxmox(declared)
+    observations = engine.collect_proxmox(declared, parts=frozenset({engine.Part.GUESTS}))
     if skip_ssh:
         docker = skipped([t.target for t in targets], cfg.name)
     else:
