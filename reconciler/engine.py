@@ -334,7 +334,7 @@ def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None, now:
             elif (Part.GUESTS in parts or site.wants_backups(parts)) and not observations:
                 errors.append(f"site {site.site}: nothing to collect: no proxmox: hosts in {site.config.path} "
                               f"and no live_snapshot")
-            errors.extend(fatal_errors(site.site, proxmox_sources))
+            errors.extend(fatal_errors(site.site, proxmox_sources + docker_sources))
             sources.extend(proxmox_sources + docker_sources)
             live = LiveState(proxmox=observations, docker=observed.docker, backup_files=observed.backup_files)
             ctx = rule_context(site, live, parts)

@@ -399,3 +399,12 @@ def test_prometheus_gauges_per_target(cli, estate: BackupEstate, tmp_path: Path)
     assert re.search(r'^reconcile_backup_stale\{site="shop",target="vm-204-infra-core-primary"\} 1$', text, re.M)
     assert re.search(r'^reconcile_backup_stale\{site="shop",target="vm-200-docker-host-primary"\} 0$', text, re.M)
     assert not re.search(r'target="app-n8n-workflows"', text)  # unobserved (skipped): no age to alert on
+
+
+def test_a_proxmox_host_that_does_not_answer_hides_its_jobs_never_fails_them(cli, estate: BackupEstate) -> None:
+    estate.servers["pve"].add_fault("*", status=503)  # every request: the API is down
+    found = estate.run(cli, "shop")["findings"]
+    by_address = {f["address"]: f for f in found}
+    jobs = by_address.pop("shop/host/pve/backups/unknown")
+    assert jobs["kind"] == "unknown" and jobs["reason"] == "api_error"
+    assert not by_address, sorted(by_address)  # the files over SSH are still checked, and fresh

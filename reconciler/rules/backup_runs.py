@@ -28,6 +28,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     if backups is None or not backups.present:
         return
     site = ctx.scope.site
+    yield from _unasked(ctx, site)
     for host, obs in sorted(view.pve.items()):
         sources = _inventory_sources(ctx, host)
         if obs.jobs is None:
@@ -67,6 +68,25 @@ def _node(ctx: RuleContext, obs: BackupObservation, node: NodeBackups, jobs: lis
                             target_sources(_targets_of(ctx, job, node.node, guests)) or sources)
         if finding is not None:
             yield finding
+
+
+def _unasked(ctx: RuleContext, site: str) -> Iterator[Finding]:
+    """A Proxmox host of the site with no backup answer at all (its API failed, or a snapshot taken without
+    backups): one `unknown` for its jobs, runs and scheduler, apart from the guests' own (guest-unknown)."""
+    observed = {o.proxmox_host: o for o in ctx.live.proxmox}
+    for host in sorted(ctx.scope.proxmox_hosts):
+        if host in ctx.backup_view.pve:
+            continue
+        obs = observed.get(host)
+        gap = next((g for g in obs.gaps if g.scope == "host"), None) if obs is not None else None
+        if obs is None:
+            gap = Gap("backup_api", Reason.SKIPPED, f"no API configured for Proxmox host '{host}' in this site",
+                      proxmox_host=host)
+        elif gap is None:  # the guests were listed, the backups not: a snapshot taken without them
+            gap = Gap("backup_api", Reason.NOT_IN_SNAPSHOT, f"no backup data for Proxmox host {host} in this live "
+                      "state", proxmox_host=host)
+        yield _unknown(Subject(type="host", site=site, proxmox_host=host, target=host, name="backups"), gap,
+                       f"the backup jobs, runs and scheduler of {host}", _inventory_sources(ctx, host), ())
 
 
 def _runs_on(job: BackupJob, node: str, guests: list[LiveGuest]) -> bool:
