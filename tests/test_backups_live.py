@@ -408,3 +408,31 @@ def test_a_proxmox_host_that_does_not_answer_hides_its_jobs_never_fails_them(cli
     jobs = by_address.pop("shop/host/pve/backups/unknown")
     assert jobs["kind"] == "unknown" and jobs["reason"] == "api_error"
     assert not by_address, sorted(by_address)  # the files over SSH are still checked, and fresh
+
+
+def test_nightly_carries_a_stale_backup_as_not_observed_when_its_host_is_skipped(cli, estate: BackupEstate,
+                                                                                 tmp_path: Path) -> None:
+    """Last night a target was stale; tonight its host is not contacted: not observed, never resolved."""
+    stale_vzdump(estate)
+    state = tmp_path / "state"
+
+    def nightly(*extra: str) -> dict[str, Any]:
+        out = tmp_path / "nightly.json"
+        result = cli("report", "--sites-dir", estate.sites, "--site", "shop", "--state-dir", state, "-o",
+                     f"json:{out}", *extra)
+        assert result.code in (1, 3), result.err
+        return json.loads(out.read_text())
+
+    address = "shop/backup/vm-204-infra-core-primary/drifted/age_hours"
+    # SSH to the docker hosts would leave loopback: the listing (this token may read it) says how old the files are
+    estate.estates["pve"].grants = [Grant("/", AUDIT_PRIVS),
+                                    Grant("/storage/tank-backups", frozenset({"Datastore.Allocate"}))]
+    newest = estate.newest("vm-204-infra-core-primary")
+    newest.rename(newest.with_name(file_for("vzdump-qemu-204-*.vma.zst", estate.now - 27 * HOUR)))
+    first = nightly("--skip-ssh")
+    assert address in {f["address"] for f in first["findings"]}
+    estate.estates["pve"].grants = [Grant("/", AUDIT_PRIVS)]  # tonight the listing is not readable either
+    second = nightly("--skip-ssh")
+    assert address not in {f["address"] for f in second["resolved"]}
+    carried = {f["address"]: f for f in second["unobserved"]}
+    assert address in carried and "skipped" in carried[address]["unobserved_reason"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..model import Finding, Kind, SourceKind, SourceStatus, Subject
 from ..model.nightly import Data, IgnoreEntry, Mark, Tracked
@@ -32,6 +32,7 @@ class Blind:
     guests: Mapping[tuple[str, int, str | None], str]  # (host, vmid, field or None for the whole guest) → reason
     docker_hosts: Mapping[str, str]
     stacks: Mapping[tuple[str, str], str]  # (docker host, stack) → reason
+    hidden: Mapping[str, str] = field(default_factory=dict)  # subject path (an unknown's `hides`) → reason
 
     def reason_for(self, data: Data) -> str | None:
         """Why the subject of a previous finding was not observed tonight (None: it was observed)."""
@@ -50,7 +51,7 @@ class Blind:
             return self.docker_hosts[target]
         if target and subject.get("type") == "stack" and (target, subject.get("name")) in self.stacks:
             return self.stacks[(target, subject["name"])]
-        return None
+        return self.hidden.get(_subject_path(subject))
 
 
 def blind_spots(sites: Iterable[str], findings: Iterable[Finding], sources: Iterable[SourceStatus]) -> Blind:
@@ -58,10 +59,13 @@ def blind_spots(sites: Iterable[str], findings: Iterable[Finding], sources: Iter
     guests: dict[tuple[str, int, str | None], str] = {}
     docker: dict[str, str] = {}
     stacks: dict[tuple[str, str], str] = {}
+    hidden: dict[str, str] = {}
     for finding in findings:
         if finding.kind is not Kind.UNKNOWN:
             continue
         subject, why = finding.subject, f"unknown tonight: {finding.reason or 'not observed'}"
+        for path in finding.hides:  # e.g. the backup targets behind an inactive storage or a skipped host
+            hidden.setdefault(path, why)
         if subject.type == "host" and subject.proxmox_host:
             # a node-level gap: which guests sat on that node is unknowable tonight, so the whole host counts
             hosts.setdefault(subject.proxmox_host, why)
@@ -75,7 +79,15 @@ def blind_spots(sites: Iterable[str], findings: Iterable[Finding], sources: Iter
         if source.status in ("failed", "skipped"):
             why = f"source {source.name} {source.status}" + (f": {source.reason.value}" if source.reason else "")
             (hosts if source.kind is SourceKind.PROXMOX else docker).setdefault(source.host, why)
-    return Blind(frozenset(sites), hosts, guests, docker, stacks)
+    return Blind(frozenset(sites), hosts, guests, docker, stacks, hidden)
+
+
+def _subject_path(subject: Mapping[str, object]) -> str:
+    """`site/type/handle` of a stored finding's subject, as an unknown's `hides` names it ("" if malformed)."""
+    try:
+        return f"{subject.get('site')}/{Subject(**subject).handle}"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ""
 
 
 def previous_entries(previous: Data | None) -> dict[str, Data]:
