@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -174,14 +175,21 @@ class _Reader:
             self.fail(key, f"expected {names}, got {type(value).__name__} {value!r}")
         return value
 
-    def path_value(self, key: str, base: Path) -> Path | None:
+    def path_value(self, key: str, base: Path, must_exist: bool = False) -> Path | None:
         value = self.path_text(key)
-        return resolve_path(value, base) if value else None
+        path = resolve_path(value, base) if value else None
+        if must_exist and path is not None and not path.exists():
+            self.fail(key, f"{path} does not exist")
+        return path
 
     def path_text(self, key: str, required: bool = False) -> str | None:
         value = self.get(key, str, required=required)
         if value is not None and "\x00" in value:  # the OS refuses it, with a ValueError rather than an OSError
             self.fail(key, "a path cannot contain a NUL character")
+        if value is not None:
+            unset = [name for name in _VARIABLE.findall(value) if name not in os.environ]
+            if unset:  # os.path.expandvars would leave `$NAME` in the path, to fail later as a strange file
+                self.fail(key, f"environment variable {unset[0]} is not set (in {value!r})")
         return value
 
     def positive(self, key: str, default: float, cast: Callable[[Any], Any] = float) -> Any:
@@ -197,6 +205,9 @@ class _Reader:
         if value > MAX_TIMEOUT_S:  # sockets refuse timeouts past the platform's time_t (about 300 years)
             self.fail(key, f"must be at most {MAX_TIMEOUT_S} seconds (one day), got {value:g}")
         return value
+
+
+_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 
 
 def shown(key: object) -> str:
@@ -232,6 +243,8 @@ def load_site(path: Path, bindings_override: Path | None = None) -> SiteConfig:
         root = bindings_override.resolve()
     else:
         root = resolve_path(top.path_text("bindings_root", required=True) or "", base)
+        if not root.is_dir():
+            top.fail("bindings_root", f"{root} is not a folder (the governance repo with ops/bindings/)")
     return SiteConfig(
         name=name,
         path=path,
@@ -267,8 +280,8 @@ def _proxmox_hosts(path: Path, top: _Reader, base: Path) -> tuple[ProxmoxHostCon
             raise ConfigError(f"{located(path, entries.line_of(index))}: {context}: expected a mapping")
         r = _Reader(path, entry, context, _PROXMOX_KEYS)
         url = r.get("url", str, required=True)
-        if not url.startswith(("https://", "http://")):
-            r.fail("url", f"must start with https:// (got {url!r})")
+        if not url.startswith("https://"):
+            r.fail("url", f"must start with https:// (the Proxmox API is served over TLS only; got {url!r})")
         env, secret_file = r.get("token_secret_env", str), r.path_value("token_secret_file", base)
         if not env and not secret_file:
             raise ConfigError(f"{located(path, entry.line)}: {context}: set token_secret_env or token_secret_file")
@@ -342,12 +355,12 @@ def _ssh_settings(path: Path, top: _Reader, base: Path) -> SshSettings:
             host=o.get("host", str),
             port=o.get("port", int),
             user=o.get("user", str),
-            identity_file=o.path_value("identity_file", base),
+            identity_file=o.path_value("identity_file", base, must_exist=True),
             sudo=o.get("sudo", bool, False),
         )
     return SshSettings(
         known_hosts=r.path_value("known_hosts", base),
-        identity_file=r.path_value("identity_file", base),
+        identity_file=r.path_value("identity_file", base, must_exist=True),
         use_agent=r.get("use_agent", bool, True),
         config_file=r.path_value("config_file", base),
         overrides=overrides,

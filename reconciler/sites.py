@@ -7,6 +7,7 @@ folder, never inside the installed package.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,8 +58,9 @@ def default_sites_dir(explicit: Path | None) -> Path:
     return Path.home() / ".config" / "reconciler" / "sites"
 
 
-def resolve_site_paths(names: Sequence[str], sites_dir: Path) -> list[Path]:
-    """Site names → site files. `all` means every site in the folder except the demo."""
+def resolve_site_paths(names: Sequence[str], sites_dir: Path, explicit_dir: bool = False) -> list[Path]:
+    """Site names → site files. `all` means every site in the folder except the demo; `--site a,b` is two."""
+    names = [part.strip() for name in names for part in name.split(",") if part.strip()]
     if not names:
         raise ConfigError("no site given: use --site NAME (or --site all)")
     if DEMO_SITE in names:
@@ -70,7 +72,13 @@ def resolve_site_paths(names: Sequence[str], sites_dir: Path) -> list[Path]:
             raise ConfigError(f"{reserved}: the site name '{DEMO_SITE}' is reserved for the embedded demo; "
                               "rename this file (and its `site:`) to use it")
         return [PACKAGED_DEMO]
-    available = site_files(sites_dir) if sites_dir.is_dir() else {}
+    if not sites_dir.is_dir():
+        where = "--sites-dir" if explicit_dir else "the sites folder"
+        close = [c for n in names if n != "all" for c in difflib.get_close_matches(n, [DEMO_SITE], n=1)]
+        guess = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(f"{where} {sites_dir} does not exist ({guess}site files live there as NAME.yaml; "
+                          "use --sites-dir or RECONCILE_SITES_DIR)")
+    available = site_files(sites_dir)
     chosen: dict[str, Path] = {}
     for name in names:
         if name == "all":
@@ -82,13 +90,16 @@ def resolve_site_paths(names: Sequence[str], sites_dir: Path) -> list[Path]:
             chosen[name] = available[name]
         else:
             known = ", ".join(sorted(available)) or "none"
-            raise ConfigError(f"no site '{name}' in {sites_dir} (known sites: {known}; "
+            close = difflib.get_close_matches(name, [*available, DEMO_SITE], n=1)
+            guess = f"did you mean '{close[0]}'? " if close else ""
+            raise ConfigError(f"no site '{name}' in {sites_dir} ({guess}known sites: {known}; "
                               f"use --sites-dir or RECONCILE_SITES_DIR)")
     return list(chosen.values())
 
 
 def load_sites(names: Sequence[str], sites_dir: Path | None, bindings: Path | None) -> list[SiteConfig]:
-    paths = resolve_site_paths(names, default_sites_dir(sites_dir))
+    paths = resolve_site_paths(names, default_sites_dir(sites_dir),
+                               explicit_dir=sites_dir is not None or bool(os.environ.get("RECONCILE_SITES_DIR")))
     configs = [load_site(path, bindings) for path in paths]
     seen: dict[str, Path] = {}
     for cfg in configs:

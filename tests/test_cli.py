@@ -310,3 +310,97 @@ def test_an_invalid_entry_is_not_also_unregistered_and_triples_are_one_finding(c
     assert len(duplicates) == 1 and len(duplicates[0]["sources"]) == 3
     ids = [f["id"] for f in report["findings"]]
     assert len(ids) == len(set(ids))
+
+
+# ── options where people type them (issue 18) ────────────────────────────────
+
+
+def test_site_names_split_on_commas_and_suggest_a_close_name(cli, tmp_path):
+    sites = tmp_path / "sites"
+    _offline_site(sites, "lab")
+    _offline_site(sites, "home")
+    report = json.loads(cli("--sites-dir", sites, "--site", "lab,home", "-f", "json").out)
+    assert sorted(report["sites"]) == ["home", "lab"]
+    wrong = cli("--sites-dir", sites, "--site", "hom")
+    assert wrong.code == 2 and "did you mean 'home'?" in wrong.err
+
+
+def test_a_sites_dir_that_does_not_exist_says_so(cli, tmp_path):
+    result = cli("--sites-dir", tmp_path / "nowhere", "--site", "lab")
+    assert result.code == 2
+    assert f"--sites-dir {tmp_path / 'nowhere'} does not exist" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_h_is_help_everywhere(cli):
+    for args in (("-h",), ("check", "-h"), ("ignore", "add", "-h")):
+        result = cli(*args)
+        assert result.code == 0 and "Usage:" in result.out, args
+
+
+def test_global_options_work_after_the_subcommand_and_site_before_it(cli, tmp_path):
+    sites = tmp_path / "sites"
+    _offline_site(sites, "lab")
+    after = cli("check", "--sites-dir", sites, "--site", "lab", "-q")
+    before = cli("-q", "--sites-dir", sites, "--site", "lab", "check")
+    assert after.code == before.code == 1
+    assert after.out == before.out and len(after.out.strip().splitlines()) == 1  # -q: the summary line only
+    debug = cli("check", "--sites-dir", sites, "--site", "lab", "-f", "json", "--debug")
+    assert debug.code == 1 and json.loads(debug.out)["findings"]
+
+
+def test_a_usage_error_points_at_its_own_subcommands_help(cli):
+    result = cli("ignore", "--bogus")
+    assert result.code == 2 and "(see reconcile ignore --help)" in result.err
+
+
+def test_argument_reordering_keeps_values_and_the_double_dash() -> None:
+    move = cli_module.where_people_type_them
+    assert move(["--site", "shop", "check", "-q"]) == ["-q", "check", "--site", "shop"]
+    # a folder called "check" is the value of --sites-dir, not the subcommand
+    assert move(["--sites-dir", "check", "--site", "x"]) == ["--sites-dir", "check", "--site", "x"]
+    assert move(["--site=shop", "check"]) == ["check", "--site=shop"]
+    assert move(["--live", "s.json", "--site", "a"]) == ["--live", "s.json", "--site", "a"]  # no subcommand
+    assert move(["check", "--", "-q"]) == ["check", "--", "-q"]
+
+
+# ── errors that name the setting and the cause (issue 18) ────────────────────
+
+
+def _one_line_error(result) -> str:
+    assert result.code == 2, result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.err, result.err
+    return lines[0]
+
+
+def test_a_missing_identity_file_is_a_config_error_at_its_line(cli, tmp_path):
+    sites = tmp_path / "sites"
+    _offline_site(sites, extra=f"ssh:\n  identity_file: {tmp_path}/no-such-key\n")
+    error = _one_line_error(cli("--sites-dir", sites, "--site", "lab"))
+    assert error == f"reconcile: error: {sites / 'lab.yaml'}:6: ssh.identity_file: {tmp_path}/no-such-key does not exist"
+
+
+def test_http_urls_are_refused_when_the_site_file_is_read(cli, tmp_path):
+    sites = tmp_path / "sites"
+    _site(sites, "lab", f"site: lab\nbindings_root: {DEMO_BINDINGS}\nproxmox:\n  - name: pve\n"
+                        "    url: http://127.0.0.1:8006\n    token_id: a@pve!b\n    token_secret_env: X\n")
+    error = _one_line_error(cli("--sites-dir", sites, "--site", "lab"))
+    assert ":5: proxmox[0].url: must start with https://" in error
+
+
+def test_a_missing_bindings_root_names_the_setting(cli, tmp_path):
+    sites = tmp_path / "sites"
+    _site(sites, "lab", f"site: lab\nbindings_root: {tmp_path}/not-cloned-yet\nproxmox_hosts: [pve]\n")
+    error = _one_line_error(cli("--sites-dir", sites, "--site", "lab"))
+    assert f"lab.yaml:2: bindings_root: {tmp_path}/not-cloned-yet is not a folder" in error
+
+
+def test_environment_variables_in_paths_expand_and_an_unset_one_is_named(cli, tmp_path, monkeypatch):
+    sites = tmp_path / "sites"
+    _site(sites, "lab", f"site: lab\nbindings_root: $DEMO_ROOT\nproxmox_hosts: [demo-pve]\nlive_snapshot: {DEMO_LIVE}\n")
+    monkeypatch.delenv("DEMO_ROOT", raising=False)
+    error = _one_line_error(cli("--sites-dir", sites, "--site", "lab"))
+    assert "lab.yaml:2: bindings_root: environment variable DEMO_ROOT is not set" in error
+    monkeypatch.setenv("DEMO_ROOT", str(DEMO_BINDINGS))
+    assert cli("--sites-dir", sites, "--site", "lab", "-q").code == 1  # the demo bindings, drift found

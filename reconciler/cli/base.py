@@ -58,6 +58,7 @@ app = typer.Typer(
     no_args_is_help=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -342,9 +343,49 @@ _USAGE_ERRORS = (typer.TyperException,)
 _ABORTS = (typer.Abort,)
 
 
+# Options of the whole process: accepted after a subcommand too (`reconcile check --site x -q`).
+PROCESS_FLAGS = ("-q", "--quiet", "--debug")
+
+
+def where_people_type_them(args: list[str]) -> list[str]:
+    """`reconcile check -q` = `reconcile -q check`; `reconcile --site x check` = `reconcile check --site x`.
+
+    The process flags (-q, --debug) move before the subcommand; options given before it that the subcommand
+    itself takes (--site, --sites-dir, --bindings, -f, -o, ...) move after its name, so both orders mean the
+    same. Everything after `--` stays as typed."""
+    group = typer.main.get_command(app)
+    commands = getattr(group, "commands", {})
+    valued = {name for param in group.params if not getattr(param, "is_flag", False) for name in param.opts}
+    index, position = None, 0
+    while position < len(args):
+        arg = args[position]
+        if arg == "--":
+            break
+        if arg in commands:
+            index = position
+            break
+        position += 2 if arg in valued else 1
+    if index is None:
+        return list(args)
+    before, name, after = list(args[:index]), args[index], list(args[index + 1:])
+    end = after.index("--") if "--" in after else len(after)
+    moved_in = [a for a in after[:end] if a in PROCESS_FLAGS]
+    after = [a for a in after[:end] if a not in PROCESS_FLAGS] + after[end:]
+    takes = {o: not getattr(param, "is_flag", False) for param in commands[name].params for o in param.opts}
+    kept, carried = [], []
+    position = 0
+    while position < len(before):
+        arg, option = before[position], before[position].split("=", 1)[0]
+        width = 2 if option in valued and "=" not in arg else 1
+        (carried if option in takes and option not in PROCESS_FLAGS else kept).extend(
+            before[position:position + width])
+        position += width
+    return [*kept, *moved_in, name, *carried, *after]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and convert every outcome to an exit code, here and only here."""
-    args = sys.argv[1:] if argv is None else argv
+    args = where_people_type_them(sys.argv[1:] if argv is None else argv)
     Options.reset(args)
     _interrupt_reported.clear()
     if argv is None:
@@ -361,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
             typer.echo(exc.ctx.get_help())  # `reconcile ignore` alone: the group's help, as asked
             code = int(ExitCode.ERROR)
         else:  # one line, like every other error; --help has the long form
-            code = _fail(f"{exc.format_message()} (see reconcile --help)")
+            command = getattr(getattr(exc, "ctx", None), "command_path", "") or "reconcile"
+            code = _fail(f"{exc.format_message()} (see {command} --help)")
     except (KeyboardInterrupt, *_ABORTS):
         _say_interrupted()
         code = int(ExitCode.INTERRUPTED)
