@@ -230,7 +230,8 @@ def backup_files_from_snapshot(site: DeclaredSite, state: LiveState, name: str) 
 def rule_context(site: DeclaredSite, live: LiveState, parts: frozenset[Part] = ALL_PARTS) -> RuleContext:
     return RuleContext(scope=site.scope, declared=site.declared(parts), live=live,
                        disk_tolerance_gb=site.config.disk_tolerance_gb, lifecycle_file=site.lifecycle.shown,
-                       backups=site.backups if site.wants_backups(parts) else None)
+                       backups=site.backups if site.wants_backups(parts) else None,
+                       guests_checked=Part.GUESTS in parts)
 
 
 def evaluate(site: DeclaredSite, live: LiveState, parts: frozenset[Part] = ALL_PARTS) -> tuple[Finding, ...]:

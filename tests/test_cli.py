@@ -378,7 +378,8 @@ def test_a_missing_identity_file_is_a_config_error_at_its_line(cli, tmp_path):
     sites = tmp_path / "sites"
     _offline_site(sites, extra=f"ssh:\n  identity_file: {tmp_path}/no-such-key\n")
     error = _one_line_error(cli("--sites-dir", sites, "--site", "lab"))
-    assert error == f"reconcile: error: {sites / 'lab.yaml'}:6: ssh.identity_file: {tmp_path}/no-such-key does not exist"
+    assert error == (f"reconcile: error: {sites / 'lab.yaml'}:6: ssh.identity_file: {tmp_path}/no-such-key "
+                     "does not exist")
 
 
 def test_http_urls_are_refused_when_the_site_file_is_read(cli, tmp_path):
@@ -398,7 +399,8 @@ def test_a_missing_bindings_root_names_the_setting(cli, tmp_path):
 
 def test_environment_variables_in_paths_expand_and_an_unset_one_is_named(cli, tmp_path, monkeypatch):
     sites = tmp_path / "sites"
-    _site(sites, "lab", f"site: lab\nbindings_root: $DEMO_ROOT\nproxmox_hosts: [demo-pve]\nlive_snapshot: {DEMO_LIVE}\n")
+    _site(sites, "lab", f"site: lab\nbindings_root: $DEMO_ROOT\nproxmox_hosts: [demo-pve]\n"
+                        f"live_snapshot: {DEMO_LIVE}\n")
     monkeypatch.delenv("DEMO_ROOT", raising=False)
     error = _one_line_error(cli("--sites-dir", sites, "--site", "lab"))
     assert "lab.yaml:2: bindings_root: environment variable DEMO_ROOT is not set" in error

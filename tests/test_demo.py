@@ -101,7 +101,7 @@ def test_demo_table_from_any_directory_offline(offline_reconcile):
     lines = result.stdout.strip().splitlines()
     for kind in EVERY_KIND:
         assert any(line.startswith(f"{kind.upper()} (") for line in lines), kind
-    assert lines[-1].startswith("demo: ") and "exit 1 (drift found)" in lines[-1]
+    assert lines[-1].startswith("demo: ") and "exit 1 (drift found: " in lines[-1]
     assert "\x1b[" not in result.stdout  # not a TTY: no colour
     assert "not found" not in result.stdout  # every governance file ships with the demo
 

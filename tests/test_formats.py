@@ -36,7 +36,7 @@ def offline_demo(packaged_demo):
 
 
 def test_every_report_type_has_its_formats() -> None:
-    assert registry.names_for(Report) == ["table", "json", "markdown", "html"]
+    assert registry.names_for(Report) == ["table", "brief", "json", "markdown", "html"]
     assert registry.names_for(CoverageMatrix) == ["table", "json", "markdown"]
     assert registry.names_for(ParityTable) == ["table", "json", "markdown"]
     assert registry.names_for(Plan) == registry.names_for(Verification) == ["table", "json", "markdown"]
@@ -69,7 +69,7 @@ def test_the_full_run_in_markdown_and_html_has_every_finding(cli, tmp_path: Path
         if count:
             assert f"## {kind} ({count})" in markdown
             assert f'<section id="{kind}"><h2>{kind} ({count})</h2>' in html
-    assert markdown.rstrip().endswith("exit 1 (drift found)")
+    assert re.search(r"exit 1 \(drift found: \d+ to act on\)$", markdown.rstrip())
 
 
 def test_check_in_markdown_lists_only_governance_kinds(cli) -> None:
@@ -102,7 +102,8 @@ def test_an_unknown_format_is_a_usage_error_naming_the_valid_ones(cli, args) -> 
     assert result.code == 2
     assert result.err.strip().splitlines() == [
         f"reconcile: error: Invalid value for '--format' / '-f': 'nosuch' is not one of "
-        f"{', '.join(registry.names_for(kind))} (see reconcile --help)"]
+        f"{', '.join(registry.names_for(kind))} (see {' '.join(['reconcile', *args[:1]]).replace(' --site', '')} "
+        "--help)"]
     assert result.out == ""
 
 
@@ -124,7 +125,7 @@ def test_format_aliases_and_case(cli) -> None:
 
 
 def test_help_lists_the_formats_of_each_command(cli) -> None:
-    assert "table, json, markdown, html" in " ".join(cli("--help").out.split())
+    assert "table, brief, json, markdown, html" in " ".join(cli("--help").out.split())
     assert "table, json, markdown [default" in " ".join(cli("coverage", "--help").out.split())
 
 
@@ -139,3 +140,54 @@ def test_the_run_report_page_renders_in_headless_chromium(cli, tmp_path: Path) -
                         "sources"]
     # the lifecycle-vs-compose disagreement is parity; 5 of the 17 are backups (age, size, 2 jobs, a run)
     assert dom.count('<li class="f-drifted">') == 17
+
+
+# ── a table made to be read (issue 18) ───────────────────────────────────────
+
+
+def test_the_table_shows_severity_first_within_each_kind_and_says_why_it_exits(cli) -> None:
+    out = cli("--site", "demo").out
+    heads = [line for line in out.splitlines() if re.match(r"^  (error|warning|info) +\S", line)]
+    report = json.loads(cli("--site", "demo", "-f", "json").out)
+    assert len(heads) == len(report["findings"])  # every finding's head names its severity, then the address
+    for kind in {f["kind"] for f in report["findings"]}:
+        section = out.split(f"{kind.upper()} (")[1].split("\n\n")[0]
+        severities = re.findall(r"^  (error|warning|info) ", section, re.M)
+        assert severities == sorted(severities, key=["error", "warning", "info"].index), kind
+    actionable = sum(1 for f in report["findings"] if f["kind"] not in ("unknown",) and f["severity"] != "info")
+    assert out.splitlines()[-1].endswith(f"exit 1 (drift found: {actionable} to act on)")
+
+
+def test_the_summary_says_why_the_exit_code_is_what_it_is() -> None:
+    from reconciler.model import Finding, Kind, Severity, Subject
+    from reconciler.render.table import summary_line
+
+    def finding(kind: Kind, severity: Severity) -> Finding:
+        return Finding(kind, "r", Subject("binding", "home", target="f"), "m", severity=severity)
+
+    info = Report("t", ("home",), (), (finding(Kind.PARITY, Severity.INFO),) * 5)
+    assert summary_line(info) == "home: 5 parity — exit 0 (in sync: 5 findings, info only)"
+    unknown = Report("t", ("home",), (), (finding(Kind.UNKNOWN, Severity.WARNING),))
+    assert summary_line(unknown).endswith("exit 3 (no drift found, but not everything could be observed: 1 unknown)")
+    drift = Report("t", ("home",), (), (finding(Kind.PARITY, Severity.INFO), finding(Kind.MISSING, Severity.ERROR)))
+    assert summary_line(drift).endswith("exit 1 (drift found: 1 to act on)")
+    assert summary_line(Report("t", ("home",), (), ())) == "home: no findings — exit 0 (in sync)"
+
+
+def test_long_lines_fold_to_the_terminal_width_with_indented_continuations(cli) -> None:
+    narrow = cli("--site", "demo", env={"COLUMNS": "100"}).out
+    wide = cli("--site", "demo").out  # a pipe: never folded
+    body = [line for line in narrow.splitlines()[:-1] if line.startswith("      ")]
+    assert all(len(line) <= 100 for line in body)
+    assert any(line.startswith("        ") for line in body)  # a continuation, indented under its line
+    assert max(len(line) for line in wide.splitlines()) > 100
+    assert re.sub(r"\s+", " ", narrow) == re.sub(r"\s+", " ", wide)  # the same words, only folded
+
+
+def test_brief_is_one_line_per_finding(cli) -> None:
+    brief = cli("--site", "demo", "--brief")
+    report = json.loads(cli("--site", "demo", "-f", "json").out)
+    lines = brief.out.splitlines()
+    assert brief.code == 1 and len(lines) == len(report["findings"]) + 1
+    assert {line.split()[2] for line in lines[:-1]} == {f["address"] for f in report["findings"]}
+    assert lines[-1] == cli("--site", "demo", "-q").out.strip()

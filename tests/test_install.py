@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -104,7 +105,7 @@ def assert_demo_table(result: subprocess.CompletedProcess[str]) -> None:
     assert result.stdout.startswith("INVALID (2)\n  demo/qemu/demo-pve/101/invalid/duplicate\n"), result.stdout[:500]
     assert "UNREGISTERED (3)" in result.stdout and "DRIFTED (17)" in result.stdout, result.stdout
     last = result.stdout.strip().splitlines()[-1]
-    assert last.startswith("demo: ") and last.endswith("exit 1 (drift found)"), last
+    assert last.startswith("demo: ") and re.search(r"exit 1 \(drift found: \d+ to act on\)$", last), last
 
 
 @pytest.mark.parametrize("kind", ["installed", "editable"])

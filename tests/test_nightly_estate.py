@@ -35,6 +35,7 @@ from reconciler.model import (
     ProxmoxObservation,
     SourceStatus,
 )
+from reconciler.model.backup import BackupJob, BackupObservation
 
 NIGHT1 = "2026-11-01T03:00:00Z"
 NIGHT2 = "2026-11-02T03:00:00Z"
@@ -108,8 +109,10 @@ def guest(host: str, vmid: int, name: str, cores: int = 2, memory_mb: int = 2048
 
 def observation(host: str, guests: tuple[LiveGuest, ...]) -> ProxmoxObservation:
     status = SourceStatus("proxmox", host, "lab", "ok", detail=f"{len(guests)} guests", requests=1)
+    # one enabled job backs up every guest (the inventory's targets have no base_path: no file is checked)
+    backups = BackupObservation(host, observed_at=1_793_588_400, jobs=(BackupJob("daily", all=True),))
     return ProxmoxObservation(host, "lab", listed=True, guests=guests, audit=AuditScope(known=True, everything=True),
-                              status=status, version="8.2.4")
+                              status=status, version="8.2.4", backups=backups)
 
 
 def web_docker() -> DockerObservation:

@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -141,7 +142,15 @@ def chosen_format(kind: type, given: str | None, output: Path | None) -> str:
 
 
 def render_report(report: object, fmt: str, output: Path | None) -> str:
-    return registry.render(report, fmt, color=use_color() and output is None)
+    return registry.render(report, fmt, color=use_color() and output is None,
+                           width=terminal_width() if output is None else None)
+
+
+def terminal_width() -> int | None:
+    """The columns to fold the table to: the terminal's (or $COLUMNS); None when writing to a pipe or a file."""
+    if not sys.stdout.isatty() and not os.environ.get("COLUMNS", "").isdigit():
+        return None
+    return shutil.get_terminal_size(fallback=(0, 0)).columns or None
 
 
 ReportFormatOpt = format_option(Report)
@@ -246,6 +255,7 @@ def run(
                            "skipped).")] = False,
     ignore: IgnoreOpt = None,
     no_ignore: NoIgnoreOpt = False,
+    brief: Annotated[bool, typer.Option("--brief", help="One line per finding (same as -f brief).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line and errors.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Debug log and tracebacks.")] = False,
     _: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
@@ -258,13 +268,14 @@ def run(
     Options.sites_dir, Options.bindings = sites_dir, bindings
     if ctx.invoked_subcommand is not None:
         return
-    fmt = chosen_format(Report, fmt, output)
+    fmt = chosen_format(Report, "brief" if brief and fmt is None else fmt, output)
     configs = load_configs(site, sites_dir, bindings)
     warn_insecure(configs)
     parts = frozenset({only}) if only else engine.ALL_PARTS
     report = engine.reconcile(configs, live_file=live, parts=parts, skip_ssh=skip_ssh, progress=progress_printer())
     report = without_ignored(report, configs, ignore, no_ignore)
-    emit(render_report(report, fmt, output), output, configs, summary_line(report), quiet_shows_summary=fmt == "table")
+    emit(render_report(report, fmt, output), output, configs, summary_line(report),
+         quiet_shows_summary=fmt in ("table", "brief"))
     for error in report.errors:
         typer.echo(f"reconcile: error: {error}", err=True)
     raise typer.Exit(int(report.exit_code))

@@ -8,6 +8,7 @@ line in that entry.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ FORMATS: dict[str, FormatSpec] = {
     "table": FormatSpec({Report: table.render_table, CoverageMatrix: governance.coverage_text,
                          ParityTable: governance.parity_text, Plan: plan.plan_text, Verification: plan.verify_text},
                         terminal=True),
+    "brief": FormatSpec({Report: table.render_brief}, terminal=True),
     "json": FormatSpec({Report: render_json, CoverageMatrix: governance.coverage_json,
                         ParityTable: governance.parity_json, Plan: plan.plan_json, Verification: plan.verify_json,
                         NightlyReport: nightly_json.render_nightly_json}, (".json",)),
@@ -86,7 +88,12 @@ def choose(kind: type, given: str | None, output: Path | None) -> str:
     return name
 
 
-def render(report: object, name: str, color: bool = False) -> str:
+def render(report: object, name: str, color: bool = False, width: int | None = None) -> str:
+    """`width`: the terminal's columns, for the renderers that fold long lines (None: never fold)."""
     spec = FORMATS[name]
     renderer = spec.renderers[type(report)]
-    return renderer(report, color=color) if spec.terminal else renderer(report)
+    if not spec.terminal:
+        return renderer(report)
+    if width and "width" in inspect.signature(renderer).parameters:
+        return renderer(report, color=color, width=width)
+    return renderer(report, color=color)

@@ -24,6 +24,7 @@ class RuleContext:
     disk_tolerance_gb: float = 1.0
     lifecycle_file: str = "ops/bindings/vm.lifecycle.yaml"  # as named in hints
     backups: SiteBackups | None = None  # the site's part of backup.inventory.yaml (None: no backup checks)
+    guests_checked: bool = True  # the guest rules run too (guest-unknown then reports a Proxmox host's outage)
     guests: GuestIndex = field(init=False, repr=False, compare=False)
     hosts: tuple[HostView, ...] = field(init=False, repr=False, compare=False)
     backup_view: BackupView = field(init=False, repr=False, compare=False)

@@ -72,12 +72,15 @@ def _node(ctx: RuleContext, obs: BackupObservation, node: NodeBackups, jobs: lis
 
 def _unasked(ctx: RuleContext, site: str) -> Iterator[Finding]:
     """A Proxmox host of the site with no backup answer at all (its API failed, or a snapshot taken without
-    backups): one `unknown` for its jobs, runs and scheduler, apart from the guests' own (guest-unknown)."""
+    backups): one `unknown` for its jobs, runs and scheduler. When the whole host is out and the guest rules
+    run, guest-unknown's finding for the host is the one finding of that cause."""
     observed = {o.proxmox_host: o for o in ctx.live.proxmox}
     for host in sorted(ctx.scope.proxmox_hosts):
         if host in ctx.backup_view.pve:
             continue
         obs = observed.get(host)
+        if ctx.guests_checked and (obs is None or not obs.listed):
+            continue
         gap = next((g for g in obs.gaps if g.scope == "host"), None) if obs is not None else None
         if obs is None:
             gap = Gap("backup_api", Reason.SKIPPED, f"no API configured for Proxmox host '{host}' in this site",
