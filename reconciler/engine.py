@@ -258,11 +258,13 @@ def without_repeats(findings: Iterable[Finding]) -> list[Finding]:
     return list(seen.values())
 
 
-def fatal_errors(site: str, sources: Iterable[SourceStatus]) -> list[str]:
+def fatal_errors(site: str, sources: Iterable[SourceStatus], others_answered: bool = False) -> list[str]:
+    """Refused tokens and failed TLS checks; and every Proxmox API of the site failing while no docker or backup
+    host answered either (`others_answered`): then nothing at all was collected."""
     sources = list(sources)
     errors = [f"site {site}: Proxmox host {s.host}: {s.detail}"
               for s in sources if s.kind is SourceKind.PROXMOX and not s.from_snapshot and s.reason in FATAL_REASONS]
-    if sources and all(s.status == "failed" for s in sources) and not errors:
+    if sources and not others_answered and all(s.status == "failed" for s in sources) and not errors:
         errors.append(f"site {site}: nothing could be collected ({'; '.join(s.detail for s in sources)})")
     return errors
 
@@ -335,7 +337,8 @@ def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None, now:
             elif (Part.GUESTS in parts or site.wants_backups(parts)) and not observations:
                 errors.append(f"site {site.site}: nothing to collect: no proxmox: hosts in {site.config.path} "
                               f"and no live_snapshot")
-            errors.extend(fatal_errors(site.site, proxmox_sources + docker_sources))
+            answered = any(s.status in (SourceState.OK, SourceState.PARTIAL) for s in docker_sources)
+            errors.extend(fatal_errors(site.site, proxmox_sources, others_answered=answered))
             sources.extend(proxmox_sources + docker_sources)
             live = LiveState(proxmox=observations, docker=observed.docker, backup_files=observed.backup_files)
             ctx = rule_context(site, live, parts)
