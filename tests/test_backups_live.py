@@ -138,6 +138,10 @@ def write_sites(estate: BackupEstate, sshd: SshServer) -> None:
     sshd.write_known_hosts(known)
     estate.sites.mkdir(exist_ok=True)
     reach = f"{{host: 127.0.0.1, port: {sshd.port}, user: {sshd.user}}}"
+    # every ssh target of the user's file, docker hosts included, is this loopback sshd: no run below even tries
+    # a real address (a snapshot or a full run would otherwise SSH to the docker hosts)
+    ssh_ids = [t["id"] for t in yaml.safe_load((estate.root / "ops/bindings/ssh.targets.yaml").read_text())
+               ["ssh"]["targets"]]
     for site, host in (("shop", "pve"), ("home", "proxmox-home")):
         srv = estate.servers[host]
         (estate.sites / f"{site}.yaml").write_text(
@@ -145,8 +149,8 @@ def write_sites(estate: BackupEstate, sshd: SshServer) -> None:
             f"proxmox:\n  - name: {host}\n    url: {srv.url}\n    token_id: \"{TOKEN_ID}\"\n"
             f"    token_secret_env: {SECRET_ENV}\n    ca_file: {srv.cert_path}\n    timeout_s: 5\n"
             f"ssh:\n  known_hosts: {known}\n  identity_file: {sshd.client_key}\n  use_agent: false\n"
-            f"  connect_timeout_s: 5\n  command_timeout_s: 15\n  overrides:\n"
-            + "".join(f"    {name}: {reach}\n" for name in ("pve", "proxmox-home", "nas", "automation-stack")))
+            f"  connect_timeout_s: 5\n  command_timeout_s: 15\n  concurrency: 4\n  overrides:\n"
+            + "".join(f"    {name}: {reach}\n" for name in ssh_ids))
 
 
 @pytest.fixture(scope="module")
@@ -334,6 +338,8 @@ def test_a_snapshot_replayed_three_days_later_reports_the_ages_it_had(cli, estat
     snapshot = estate.sites.parent / "snap.json"
     taken = cli("snapshot", "--sites-dir", estate.sites, "--site", "shop", "-o", snapshot)
     assert taken.code == 0, taken.err
+    assert taken.out.startswith(f"snapshot written to {snapshot}: 1 of 1 Proxmox host(s), ")
+    assert "2 of 2 backup host(s)" in taken.out  # what it saw, not silence
     live = [f for f in estate.run(cli, "shop")["findings"]]
     later = time.time() + 3 * 24 * HOUR
     monkeypatch.setattr(time, "time", lambda: later)

@@ -333,7 +333,9 @@ def test_missing_optional_file_is_reported_not_a_crash(estate, tmp_path):
     files, run = estate
     files["ops/bindings/backup.inventory.yaml"] = None
     found = run()
-    assert [(f.rule, f.subject.name) for f in found] == [("governance-files", "ops/bindings/backup.inventory.yaml")]
+    assert [(f.rule, f.subject.name, f.severity) for f in found] == [("governance-files", "not configured",
+                                                                       Severity.INFO)]
+    assert "ops/bindings/backup.inventory.yaml (backup checks are skipped)" in found[0].message
     matrix = run_check(site(tmp_path)).coverage
     assert matrix.rows[0].cells["backup"] is Cell.NA
 
@@ -398,3 +400,15 @@ def test_parity_configured_category_without_code(estate, tmp_path):
     assert rows["Backup inventory (enabled)"].cell("shop") == "2 of 2"
     with pytest.raises(ConfigError, match="set exactly one of file, glob"):
         run_parity([site(tmp_path, rules={"parity": {"categories": [{"name": "x"}]}})])
+
+
+
+def test_a_repo_with_only_the_lifecycle_is_adopting_not_drifting(estate, tmp_path):
+    """Eight absent surfaces: one info finding, exit 0 from `check`, nothing to exempt."""
+    files, run = estate
+    for name in list(files):
+        if name != "ops/bindings/vm.lifecycle.yaml":
+            files[name] = None
+    found = [f for f in run() if f.rule == "governance-files"]
+    assert len(found) == 1 and found[0].severity is Severity.INFO and found[0].message.startswith("8 binding file")
+    assert not found[0].actionable

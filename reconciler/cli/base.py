@@ -26,6 +26,7 @@ from ..collect.snapshot import dump_snapshot
 from ..config import SiteConfig, load_site
 from ..errors import ExitCode, ReconcileError
 from ..fileio import atomic_write
+from ..model import LiveState
 from ..model.nightly import IgnoreRules
 from ..model.report import Report
 from ..nightly.ignore import load_rules, set_aside
@@ -304,8 +305,22 @@ def snapshot(
         atomic_write(output, text, protected_paths(configs))
         failed = [o.proxmox_host for o in state.proxmox if not o.listed]
         failed += [f"docker host {o.target}" for o in state.docker if not o.observed and not skip_ssh]
+        failed += [f"backup host {o.host}" for o in state.backup_files if not o.observed and not skip_ssh]
+        if not Options.quiet:
+            typer.echo(f"snapshot written to {output}: {snapshot_summary(state)}")
         if failed:
             warn(f"snapshot written without: {', '.join(failed)} (could not be observed)")
+
+
+def snapshot_summary(state: LiveState) -> str:
+    """What a snapshot holds, in one line: so `snapshot -o` does not finish in silence."""
+    listed = [o for o in state.proxmox if o.listed]
+    parts = [f"{len(listed)} of {len(state.proxmox)} Proxmox host(s), {sum(len(o.guests) for o in listed)} guest(s)",
+             f"{sum(o.observed for o in state.docker)} of {len(state.docker)} docker host(s), "
+             f"{sum(len(o.stacks) for o in state.docker)} stack(s)"]
+    if state.backup_files:
+        parts.append(f"{sum(o.observed for o in state.backup_files)} of {len(state.backup_files)} backup host(s)")
+    return "; ".join(parts) + f" (taken {state.taken_at})"
 
 
 def _fail(message: str) -> int:

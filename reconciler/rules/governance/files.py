@@ -1,4 +1,4 @@
-"""governance-files: an optional binding file that is absent is reported once (its checks are skipped)."""
+"""governance-files: the optional binding files that are absent, reported once per site as not configured (info)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,22 @@ from ...settings import RuleScope
 from .context import GovernanceContext
 
 RULE_ID = "governance-files"
-DEFAULT_SCOPE = RuleScope(severity=Severity.WARNING)
+# A repo that does not have every surface yet is adopting the tool, not drifting: its missing files are said,
+# once, and fail nothing. A site that wants them required sets `rules: {governance-files: {severity: error}}`.
+DEFAULT_SCOPE = RuleScope(severity=Severity.INFO)
 
 
 def check(ctx: GovernanceContext) -> Iterator[Finding]:
     scope = ctx.policy.scope(RULE_ID)
     if not scope.for_site(ctx.site):
         return
-    for key, shown in ctx.bindings.missing.items():
-        if key in scope.exempt or shown in scope.exempt:
-            continue
-        yield ctx.entry_finding(
-            RULE_ID, scope.severity, "binding", shown, "file", f"{shown} not found: {OPTIONAL_FILES[key]}",
-            (), hint=f"create it, point bindings.{key} in the site file at it, or exempt "
-                                        f"'{key}' under rules.{RULE_ID}.exempt")
+    absent = {key: shown for key, shown in ctx.bindings.missing.items()
+              if key not in scope.exempt and shown not in scope.exempt}
+    if not absent:
+        return
+    said = "; ".join(f"{shown} ({OPTIONAL_FILES[key]})" for key, shown in absent.items())
+    yield ctx.entry_finding(
+        RULE_ID, scope.severity, "binding", "not configured", "files",
+        f"{len(absent)} binding file(s) not configured: {said}", (),
+        hint="create them when the surface exists, point bindings.KEY in the site file at them, or exempt the "
+             f"keys ({', '.join(absent)}) under rules.{RULE_ID}.exempt")
