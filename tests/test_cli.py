@@ -406,3 +406,9 @@ def test_environment_variables_in_paths_expand_and_an_unset_one_is_named(cli, tm
     assert "lab.yaml:2: bindings_root: environment variable DEMO_ROOT is not set" in error
     monkeypatch.setenv("DEMO_ROOT", str(DEMO_BINDINGS))
     assert cli("--sites-dir", sites, "--site", "lab", "-q").code == 1  # the demo bindings, drift found
+
+
+def test_shell_completion_is_offered(cli):
+    assert "--install-completion" in cli("--help").out
+    script = cli("--show-completion", "bash")
+    assert script.code == 0 and "_RECONCILE_COMPLETE" in script.out and "complete" in script.out

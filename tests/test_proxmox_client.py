@@ -203,7 +203,7 @@ def test_timeout_is_api_timeout(rsps: responses.RequestsMock, error: Exception) 
     rsps.get(f"{API}/cluster/resources", body=error)
     observation = collect_host(host_config(timeout_s=1.5), "shop", DetailPlan())
     assert observation.status is not None and observation.status.reason is Reason.API_TIMEOUT
-    assert observation.status.detail == "no answer within 1.5 s"
+    assert observation.status.detail.startswith("no answer within 1.5 s from https://")
 
 
 def test_non_json_answer_is_api_error(rsps: responses.RequestsMock) -> None:
@@ -435,3 +435,12 @@ def test_detail_answer_without_data_is_a_gap(srv: FakePVE, document: Any) -> Non
     observation = collect_host(host_config(srv.url, ca_file=srv.cert_path), "shop",
                                DetailPlan(ips_for=frozenset({200})))
     assert gap_for(observation, 200).reason is Reason.API_ERROR
+
+
+def test_a_refused_connection_names_the_url_and_the_likely_cause() -> None:
+    from tests.fakes.sshd import free_port
+
+    url = f"https://127.0.0.1:{free_port()}"
+    observation = collect_host(host_config(url=url), "shop", DetailPlan())
+    assert observation.status is not None and observation.status.reason is Reason.API_ERROR
+    assert observation.status.detail == f"{url}: connection refused (is pveproxy listening on that port?)"

@@ -55,7 +55,7 @@ Exit codes: 0 in sync, 1 drift found, 2 error,
 app = typer.Typer(
     name="reconcile",
     help="Reconcile live Proxmox guests with the binding files of a governance repo." + EXAMPLES,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     invoke_without_command=True,
     no_args_is_help=False,
     pretty_exceptions_enable=False,
@@ -423,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
             _say_interrupted()
     except _EXITS as exc:
         code = exc.exit_code
+    except SystemExit as exc:  # --show-completion / --install-completion end the way click ends them
+        code = exc.code if isinstance(exc.code, int) else int(ExitCode.ERROR if exc.code else ExitCode.OK)
     except _USAGE_ERRORS as exc:
         if type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None) is not None:
             typer.echo(exc.ctx.get_help())  # `reconcile ignore` alone: the group's help, as asked

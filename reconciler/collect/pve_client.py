@@ -85,9 +85,10 @@ class ProxmoxClient:
         except requests.exceptions.SSLError as exc:
             raise ApiFailure(Reason.TLS_ERROR, _tls_detail(exc)) from None
         except (requests.exceptions.Timeout, TimeoutError):
-            raise ApiFailure(Reason.API_TIMEOUT, f"no answer within {self.cfg.timeout_s:g} s") from None
+            raise ApiFailure(Reason.API_TIMEOUT, f"no answer within {self.cfg.timeout_s:g} s from "
+                                                 f"{self.cfg.url}") from None
         except requests.exceptions.ConnectionError as exc:
-            raise ApiFailure(Reason.API_ERROR, _connection_detail(exc)) from None
+            raise ApiFailure(Reason.API_ERROR, f"{self.cfg.url}: {_connection_detail(exc)}") from None
         except requests.exceptions.RequestException as exc:
             raise ApiFailure(Reason.API_ERROR, type(exc).__name__) from None
         except ValueError:
@@ -141,9 +142,11 @@ def _tls_detail(exc: Exception) -> str:
 
 def _connection_detail(exc: Exception) -> str:
     text = str(exc)
-    for needle, said in (("Connection refused", "connection refused"), ("Name or service not known", "unknown host"),
+    for needle, said in (("Connection refused", "connection refused (is pveproxy listening on that port?)"),
+                         ("Name or service not known", "the host name does not resolve"),
+                         ("Temporary failure in name resolution", "the host name does not resolve (DNS)"),
                          ("No route to host", "no route to host"), ("RemoteDisconnected", "connection closed"),
                          ("IncompleteRead", "response cut short"), ("ProtocolError", "connection broken")):
         if needle in text:
             return said
-    return "connection failed"
+    return f"connection failed ({text.splitlines()[0][:160] if text else 'no detail'})"
