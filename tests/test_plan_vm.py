@@ -445,3 +445,14 @@ def test_layout_finds_the_end_of_a_nested_collection_and_opens_missing_keys(tmp_
     assert (layout.insert_after_line, layout.at_end, layout.indent) == (7, False, 2)
     missing = read_layout(registry, ("ssh", "targets"))
     assert (missing.insert_after_line, missing.missing, missing.indent) == (None, ("ssh", "targets"), 0)
+
+
+def test_a_blocked_plan_leads_with_its_verdict_and_holds_its_stubs_back(cli) -> None:
+    blocked = cli("plan-vm", "--site", "demo", "--vmid", "101", "--hostname", "x")
+    lines = blocked.out.splitlines()
+    assert blocked.code == 1 and lines[4].startswith("BLOCKED: ")  # before any check
+    assert "REGISTER:" not in blocked.out and "--stubs shows them" in blocked.out
+    shown = cli("plan-vm", "--site", "demo", "--vmid", "101", "--hostname", "x", "--stubs")
+    assert "REGISTER: after the clone" in shown.out and shown.code == 1
+    safe = cli("plan-vm", "--site", "demo", "--vmid", "150", "--hostname", "newvm")
+    assert safe.out.splitlines()[4].startswith("SAFE to create") and "REGISTER: after the clone" in safe.out

@@ -7,6 +7,7 @@ outside every bindings root.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -79,6 +80,7 @@ def plan_vm_command(
                                                 help="Also write the stubs into this new directory.")] = None,
     live: Annotated[Path | None, Opt("--live", help="Use this snapshot for every site, offline.")] = None,
     skip_ssh: Annotated[bool, Opt("--skip-ssh", help="--verify: do not SSH to the guest's docker host.")] = False,
+    stubs: Annotated[bool, Opt("--stubs", help="Show the registration stubs even when the plan is blocked.")] = False,
     fmt: PlanFormatOpt = None,
     output: OutputOpt = None,
     sites_dir: SitesDirOpt = None,
@@ -103,7 +105,7 @@ def plan_vm_command(
     warn_insecure(configs)
     if write_stubs_dir is not None:
         check_stub_dir(write_stubs_dir, configs)  # refuse before asking any API
-    plan = plan_vm(request, configs, request.site, live)
+    plan = replace(plan_vm(request, configs, request.site, live), show_stubs=stubs)
     emit(render_report(plan, fmt, output), output, configs, plan.summary, quiet_shows_summary=fmt == "table")
     if write_stubs_dir is not None:
         written = write_stubs(plan, write_stubs_dir, configs, plan_markdown(plan))

@@ -91,6 +91,7 @@ class Plan:
     stubs: tuple[Stub, ...]
     live_from: Mapping[str, str] = field(default_factory=dict)  # site → "api" or the snapshot path
     errors: tuple[str, ...] = ()  # fatal source failures (authentication, TLS)
+    show_stubs: bool = False  # `--stubs`: the text shows the stubs of a blocked plan too
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for c in self.checks if c.outcome is outcome)

@@ -22,7 +22,7 @@ def _paint(text: str, outcome: Outcome, color: bool) -> str:
 
 def _request_lines(req: Resolved) -> list[str]:
     head = f"plan-vm: {req.vm_type.value} {req.vmid} '{req.hostname}' on site {req.site}, Proxmox host " \
-           f"{req.proxmox_host}, node {req.node or '?'}"
+           f"{req.proxmox_host}, node {req.node or 'not known (give --node, or let the API answer)'}"
     resources = " · ".join(filter(None, [
         f"profile {req.profile}" if req.profile else "no profile",
         f"{req.cores} cores" if req.cores else None,
@@ -62,14 +62,19 @@ def _live_line(live_from: dict[str, str]) -> str:
 
 
 def plan_text(plan: Plan, color: bool = False) -> str:
-    lines = [*_request_lines(plan.request), _live_line(dict(plan.live_from)), ""]
+    """The verdict first, then the checks; the stubs only for a safe plan (or with --stubs): registering a
+    blocked plan's stubs would write its collisions into the bindings."""
+    lines = [*_request_lines(plan.request), _live_line(dict(plan.live_from)), "", plan.summary, ""]
     lines += _check_lines(plan.checks, color)
-    lines += ["", f"REGISTER: after the clone, add these {len(plan.stubs)} entries (plan-vm never writes them):"]
-    for stub in plan.stubs:
-        lines += ["", f"# {stub.place}"]
-        if stub.note:
-            lines.append(f"# to do: {stub.note}")
-        lines += stub.text.rstrip("\n").split("\n")
+    if plan.safe or plan.show_stubs:
+        lines += ["", f"REGISTER: after the clone, add these {len(plan.stubs)} entries (plan-vm never writes them):"]
+        for stub in plan.stubs:
+            lines += ["", f"# {stub.place}"]
+            if stub.note:
+                lines.append(f"# to do: {stub.note}")
+            lines += stub.text.rstrip("\n").split("\n")
+    else:
+        lines += ["", f"({len(plan.stubs)} registration stubs not shown: the plan is blocked; --stubs shows them)"]
     lines += ["", plan.summary]
     return "\n".join(lines) + "\n"
 
