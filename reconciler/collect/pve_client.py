@@ -150,3 +150,28 @@ def _connection_detail(exc: Exception) -> str:
         if needle in text:
             return said
     return f"connection failed ({text.splitlines()[0][:160] if text else 'no detail'})"
+
+
+def server_fingerprint(url: str, timeout_s: float) -> str:
+    """The SHA-256 of the certificate the server at `url` presents, in the form `fingerprint:` takes
+    (`sha256:AA:BB:…`). Nothing is verified or sent: it is what a user compares with the host's own
+    `pvenode cert info` before pinning it. Raises ApiFailure when no TLS handshake happens."""
+    import hashlib
+    import socket
+    import ssl
+
+    host, port = _host_port(url)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # only reading the certificate, to show it: no request follows
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as sock, \
+                context.wrap_socket(sock, server_hostname=host) as tls:
+            der = tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError) as exc:
+        raise ApiFailure(Reason.TLS_ERROR if isinstance(exc, ssl.SSLError) else Reason.API_ERROR,
+                         f"{url}: {exc.strerror or exc}" if isinstance(exc, OSError) else f"{url}: {exc}") from None
+    if not der:
+        raise ApiFailure(Reason.TLS_ERROR, f"{url}: the server sent no certificate")
+    digest = hashlib.sha256(der).hexdigest().upper()
+    return "sha256:" + ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))

@@ -222,3 +222,39 @@ def _connect_error(exc: paramiko.ssh_exception.NoValidConnectionsError) -> str:
             return "connection refused"
         return error.strerror or str(error)
     return "unable to connect"
+
+
+def host_key(host: str, port: int, timeout_s: float) -> tuple[str, str, str]:
+    """The host key the server offers: (known_hosts line, key type, OpenSSH-style SHA256 fingerprint).
+
+    Only the key exchange runs (no authentication, no command); nothing is written. Raises SshFailure."""
+    import base64
+    import hashlib
+
+    sock = _tcp_connect(host, port, timeout_s)
+    transport = paramiko.Transport(sock)
+    try:
+        transport.banner_timeout = timeout_s
+        transport.start_client(timeout=timeout_s)
+        key = transport.get_remote_server_key()
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        raise SshFailure(Reason.SSH_ERROR, f"{host}:{port}: no SSH key exchange: {_one_line(exc)}") from None
+    finally:
+        transport.close()
+    blob = key.asbytes()
+    fingerprint = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    name = host if port == 22 else f"[{host}]:{port}"
+    return f"{name} {key.get_name()} {base64.b64encode(blob).decode()}", key.get_name(), fingerprint
+
+
+def known_key_state(settings: SshSettings, host: str, port: int, key_type: str, key_line: str) -> str:
+    """`known`, `unknown` or `changed`: the offered key against the site's known_hosts (never written)."""
+    import base64
+
+    keys = load_known_hosts(known_hosts_path(settings))
+    name = host if port == 22 else f"[{host}]:{port}"
+    entry = keys.lookup(name)
+    if entry is None or key_type not in entry:
+        return "unknown" if entry is None else "changed"
+    offered = base64.b64decode(key_line.split()[2])
+    return "known" if entry[key_type].asbytes() == offered else "changed"

@@ -16,10 +16,11 @@ from typing import Any
 
 from ..errors import ReconcileError
 from ..model.coverage import CoverageMatrix, ParityTable
+from ..model.doctor import DoctorReport
 from ..model.nightly import NightlyReport
 from ..model.plan import Plan, Verification
 from ..model.report import Report
-from . import governance, html, markdown, nightly_json, plan, prometheus, report_html, report_markdown, table
+from . import doctor, governance, html, markdown, nightly_json, plan, prometheus, report_html, report_markdown, table
 from .json_report import render_json
 
 Renderer = Callable[[Any], str]
@@ -35,12 +36,13 @@ class FormatSpec:
 
 FORMATS: dict[str, FormatSpec] = {
     "table": FormatSpec({Report: table.render_table, CoverageMatrix: governance.coverage_text,
-                         ParityTable: governance.parity_text, Plan: plan.plan_text, Verification: plan.verify_text},
-                        terminal=True),
+                         ParityTable: governance.parity_text, Plan: plan.plan_text, Verification: plan.verify_text,
+                         DoctorReport: doctor.doctor_text}, terminal=True),
     "brief": FormatSpec({Report: table.render_brief}, terminal=True),
     "json": FormatSpec({Report: render_json, CoverageMatrix: governance.coverage_json,
                         ParityTable: governance.parity_json, Plan: plan.plan_json, Verification: plan.verify_json,
-                        NightlyReport: nightly_json.render_nightly_json}, (".json",)),
+                        NightlyReport: nightly_json.render_nightly_json, DoctorReport: doctor.doctor_json},
+                       (".json",)),
     "markdown": FormatSpec({Report: report_markdown.report_markdown, CoverageMatrix: governance.coverage_markdown,
                             ParityTable: governance.parity_markdown, Plan: plan.plan_markdown,
                             Verification: plan.verify_markdown, NightlyReport: markdown.render_markdown},
