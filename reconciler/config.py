@@ -178,8 +178,8 @@ class _Reader:
     def path_value(self, key: str, base: Path, must_exist: bool = False) -> Path | None:
         value = self.path_text(key)
         path = resolve_path(value, base) if value else None
-        if must_exist and path is not None and not path.exists():
-            self.fail(key, f"{path} does not exist")
+        if must_exist and path is not None and not _is(path, Path.exists):
+            self.fail(key, f"{shown(path)} does not exist")
         return path
 
     def path_text(self, key: str, required: bool = False) -> str | None:
@@ -205,6 +205,14 @@ class _Reader:
         if value > MAX_TIMEOUT_S:  # sockets refuse timeouts past the platform's time_t (about 300 years)
             self.fail(key, f"must be at most {MAX_TIMEOUT_S} seconds (one day), got {value:g}")
         return value
+
+
+def _is(path: Path, test: Callable[[Path], bool]) -> bool:
+    """`path.exists()` / `.is_dir()` that say False for a name the OS refuses (too long, ...) instead of raising."""
+    try:
+        return test(path)
+    except (OSError, ValueError):
+        return False
 
 
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
@@ -243,8 +251,8 @@ def load_site(path: Path, bindings_override: Path | None = None) -> SiteConfig:
         root = bindings_override.resolve()
     else:
         root = resolve_path(top.path_text("bindings_root", required=True) or "", base)
-        if not root.is_dir():
-            top.fail("bindings_root", f"{root} is not a folder (the governance repo with ops/bindings/)")
+        if not _is(root, Path.is_dir):
+            top.fail("bindings_root", f"{shown(root)} is not a folder (the governance repo with ops/bindings/)")
     return SiteConfig(
         name=name,
         path=path,

@@ -102,7 +102,8 @@ def runner(venv: Venv, home: Path, cwd: str = "/", **env: str) -> Run:
 def assert_demo_table(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 1, result.stderr
     assert result.stderr == "", result.stderr
-    assert result.stdout.startswith("INVALID (2)\n  demo/qemu/demo-pve/101/invalid/duplicate\n"), result.stdout[:500]
+    head = "INVALID (2)\n  error   demo/qemu/demo-pve/101/invalid/duplicate\n"
+    assert result.stdout.startswith(head), result.stdout[:500]
     assert "UNREGISTERED (3)" in result.stdout and "DRIFTED (17)" in result.stdout, result.stdout
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("demo: ") and re.search(r"exit 1 \(drift found: \d+ to act on\)$", last), last
