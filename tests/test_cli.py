@@ -412,3 +412,31 @@ def test_shell_completion_is_offered(cli):
     assert "--install-completion" in cli("--help").out
     script = cli("--show-completion", "bash")
     assert script.code == 0 and "_RECONCILE_COMPLETE" in script.out and "complete" in script.out
+
+
+def test_small_first_day_messages(cli, tmp_path):
+    """A template is not said to run; coverage rows go by vmid; a snapshot given as a report is named as such;
+    a bad --expires says the format once."""
+    from reconciler.model import AuditScope, Declared, GuestType, LiveGuest, LiveState, ProxmoxObservation, SiteScope
+    from reconciler.rules import RuleContext, guest_unregistered
+
+    template = LiveGuest("pve", "pve", 9000, GuestType.QEMU, "ubuntu-tpl", "stopped", template=True)
+    stopped = LiveGuest("pve", "pve", 9001, GuestType.QEMU, "old", "stopped")
+    live = LiveState(proxmox=(ProxmoxObservation("pve", "lab", True, (template, stopped),
+                                                 audit=AuditScope(known=True, everything=True)),))
+    ctx = RuleContext(scope=SiteScope("lab", frozenset({"pve"})), declared=Declared(), live=live)
+    messages = [f.message for f in guest_unregistered.check(ctx)]
+    assert messages == ["VM 9000 (ubuntu-tpl) is a template on pve (node pve) but is not declared",
+                        "VM 9001 (old) exists (stopped) on pve (node pve) but is not declared"]
+    rows = json.loads(cli("coverage", "--site", "demo", "-f", "json").out)["rows"]
+    assert [r["vmid"] for r in rows] == sorted(r["vmid"] for r in rows)
+    snapshot = tmp_path / "snap.json"
+    snapshot.write_text(DEMO_LIVE.read_text())
+    given = cli("ignore", "add", "--from-report", snapshot, "--reason", "x", "--id", "0123")
+    assert given.code == 2 and "this is a snapshot (live state), not a report" in given.err
+    report = tmp_path / "r.json"
+    cli("--site", "demo", "-f", "json", "-o", report)
+    finding = json.loads(report.read_text())["findings"][0]["id"]
+    bad = cli("ignore", "add", "--from-report", report, "--reason", "x", "--expires", "31.12.2026",
+              "--id", finding)
+    assert bad.code == 2 and "--expires '31.12.2026' is not a date: write it as YYYY-MM-DD" in bad.err

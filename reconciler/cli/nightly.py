@@ -190,6 +190,9 @@ def find_in_report(path: Path, finding_id: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read the report: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: not a reconcile JSON report")
+    if data.get("format") == "reconciler-snapshot":
+        raise ConfigError(f"{path}: this is a snapshot (live state), not a report; give the JSON report of "
+                          "`reconcile --site X -f json -o FILE` or `reconcile report -o json:FILE`")
     candidates = [f for group in ("findings", "ignored", "unobserved") for f in data.get(group) or []
                   if isinstance(f, dict) and (str(f.get("id", "")).startswith(finding_id)
                                               or f.get("address") == finding_id)]

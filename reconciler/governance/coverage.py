@@ -29,7 +29,7 @@ def _rows(ctx: GovernanceContext, findings: Sequence[Finding], include_all: bool
         if finding.subject.vmid is not None and finding.subject.proxmox_host:
             by_guest.setdefault((finding.subject.proxmox_host, finding.subject.vmid), []).append(finding)
     surface_rules = {module.SURFACE: module for module in SURFACE_RULES}
-    for guest in ctx.site_guests:
+    for guest in sorted(ctx.site_guests, key=lambda g: (g.vmid, g.proxmox_host)):  # the order people read vmids
         mine = by_guest.get(guest.key, [])
         cells: dict[str, Cell] = {}
         for surface, module in surface_rules.items():

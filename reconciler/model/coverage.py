@@ -70,7 +70,7 @@ class CoverageMatrix:
 
 
 def merge_coverage(matrices: Sequence[CoverageMatrix]) -> CoverageMatrix:
-    rows = sorted((r for m in matrices for r in m.rows), key=lambda r: (r.site, r.proxmox_host, r.vmid))
+    rows = sorted((r for m in matrices for r in m.rows), key=lambda r: (r.site, r.vmid, r.proxmox_host))
     return CoverageMatrix(tuple(s for m in matrices for s in m.sites), tuple(SURFACE_LABELS), tuple(rows),
                           any(m.include_all for m in matrices))
 

@@ -66,7 +66,8 @@ def parse_date(value: str | None, where: str) -> dt.date | None:
             return dt.date.fromisoformat(value)
         except ValueError:
             pass
-    raise ConfigError(f"{where}: expires: {value!r} is not a date (YYYY-MM-DD)")
+    label = where if where.startswith("--") else f"{where}: expires:"  # `--expires` names itself
+    raise ConfigError(f"{label} {value!r} is not a date: write it as YYYY-MM-DD (e.g. 2026-12-31)")
 
 
 def lines_of(text: str) -> list[str]:
