@@ -331,7 +331,10 @@ def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None, now:
             proxmox_sources = [obs.status for obs in observations if obs.status is not None]
             docker_sources = [obs.status for obs in (*observed.docker, *observed.backup_files)
                               if obs.status is not None]
-            if parts == {Part.BACKUPS} and not site.backups.present:
+            if parts == {Part.STACKS} and not site.docker.targets:
+                errors.append(f"site {site.site}: --only stacks, but no docker host belongs to the site (0 hosts "
+                              "to check; --debug says why each compose target is not a member)")
+            elif parts == {Part.BACKUPS} and not site.backups.present:
                 errors.append(f"site {site.site}: --only backups, but there is no backup inventory "
                               f"({site.config.binding('backup_inventory')})")
             elif (Part.GUESTS in parts or site.wants_backups(parts)) and not observations:

@@ -440,3 +440,11 @@ def test_small_first_day_messages(cli, tmp_path):
     bad = cli("ignore", "add", "--from-report", report, "--reason", "x", "--expires", "31.12.2026",
               "--id", finding)
     assert bad.code == 2 and "--expires '31.12.2026' is not a date: write it as YYYY-MM-DD" in bad.err
+
+
+def test_only_stacks_on_a_site_without_docker_hosts_says_so(cli, tmp_path):
+    sites = tmp_path / "sites"
+    _site(sites, "lab", f"site: lab\nbindings_root: {DEMO_BINDINGS}\nproxmox_hosts: [demo-pve]\n"
+                        f"live_snapshot: {DEMO_LIVE}\ndocker_targets: []\n")
+    result = cli("--sites-dir", sites, "--site", "lab", "--only", "stacks")
+    assert result.code == 2 and "no docker host belongs to the site (0 hosts to check" in result.err
