@@ -408,10 +408,17 @@ def test_environment_variables_in_paths_expand_and_an_unset_one_is_named(cli, tm
     assert cli("--sites-dir", sites, "--site", "lab", "-q").code == 1  # the demo bindings, drift found
 
 
-def test_shell_completion_is_offered(cli):
+def test_shell_completion_is_offered(cli, tmp_path):
+    import subprocess
+    import sys
+
     assert "--install-completion" in cli("--help").out
-    script = cli("--show-completion", "bash")
-    assert script.code == 0 and "_RECONCILE_COMPLETE" in script.out and "complete" in script.out
+    # as a shell would call it: a process of its own (click reads the completion variables from the environment)
+    script = subprocess.run([sys.executable, "-m", "reconciler", "--show-completion", "bash"], capture_output=True,
+                            text=True, timeout=60, cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                                                                      "SHELL": "/bin/bash"})
+    assert script.returncode == 0, script.stderr
+    assert "_RECONCILE_COMPLETE" in script.stdout and "complete" in script.stdout
 
 
 def test_small_first_day_messages(cli, tmp_path):

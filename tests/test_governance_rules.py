@@ -400,6 +400,14 @@ def test_parity_configured_category_without_code(estate, tmp_path):
     assert rows["Backup inventory (enabled)"].cell("shop") == "2 of 2"
     with pytest.raises(ConfigError, match="set exactly one of file, glob"):
         run_parity([site(tmp_path, rules={"parity": {"categories": [{"name": "x"}]}})])
+    # a mistyped file or items path is said, never a silent row of zeros
+    typo = {"parity": {"categories": [{"name": "Secrets", "file": "ops/bindings/secret.namespaces.yaml"}]}}
+    with pytest.raises(ConfigError, match=r"Secrets: file ops/bindings/secret\.namespaces\.yaml not found"):
+        run_parity([site(tmp_path, rules=typo)])
+    typo = {"parity": {"categories": [{"name": "Secrets", "file": "ops/bindings/secrets.namespaces.yaml",
+                                       "items": "namespace"}]}}
+    with pytest.raises(ConfigError, match="has no 'namespace'"):
+        run_parity([site(tmp_path, rules=typo)])
 
 
 

@@ -122,7 +122,7 @@ def test_node_offline_carries_its_guests_findings_as_unobserved(cli, env: Path) 
     assert addresses(report, "unobserved") == {"lab/qemu/alpha/100/drifted/memory_mb"}
     assert report["resolved"] == []
     assert "node_offline" in report["unobserved"][0]["unobserved_reason"]
-    assert code == 1
+    assert code == 3  # nothing to act on was seen (the absent binding files are info), something was not seen
 
 
 # ── what counts as "not observed" (pure) ─────────────────────────────────────

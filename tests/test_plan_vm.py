@@ -456,3 +456,9 @@ def test_a_blocked_plan_leads_with_its_verdict_and_holds_its_stubs_back(cli) -> 
     assert "REGISTER: after the clone" in shown.out and shown.code == 1
     safe = cli("plan-vm", "--site", "demo", "--vmid", "150", "--hostname", "newvm")
     assert safe.out.splitlines()[4].startswith("SAFE to create") and "REGISTER: after the clone" in safe.out
+
+
+def test_a_warn_check_does_not_say_warning_twice(cli) -> None:
+    out = cli("plan-vm", "--site", "demo", "--verify", "107").out
+    line = next(line for line in out.splitlines() if line.startswith("WARN  live.lan_ip"))
+    assert "warning:" not in line and "QEMU guest agent is not running" in line

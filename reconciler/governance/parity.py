@@ -104,8 +104,9 @@ def configured_items(ctx: GovernanceContext, category: Category,
         paths = sorted(p for p in root.glob(category.glob) if p.is_file())
         return [(_site_by_match(category, str(p.relative_to(root))) or category.default_site, True) for p in paths]
     path = root / (category.file or "")
-    if not path.exists():
-        return []
+    where = f"rules.parity.categories: {category.name}"
+    if not path.is_file():  # a row of zeros would read as "nothing there", not as a mistyped file
+        raise ConfigError(f"{where}: file {category.file} not found under the bindings root {root}")
     data: Any = load_yaml_file(path)
     for part in (category.items or "").split("."):
         if part:
@@ -114,6 +115,8 @@ def configured_items(ctx: GovernanceContext, category: Category,
         entries = [(str(k), v) for k, v in data.items()]
     elif isinstance(data, YList | list):
         entries = [(_entry_name(v), v) for v in data]
+    elif data is None and category.items:
+        raise ConfigError(f"{where}: {category.file} has no '{category.items}' (items:) to count")
     else:
         return []
     items: SiteItems = []

@@ -162,8 +162,11 @@ def outcome_of(finding: Finding) -> Outcome:
 
 def finding_check(prefix: str, finding: Finding) -> Check:
     tail = finding.field or finding.kind.value
-    severity = "" if finding.severity is Severity.ERROR else f"{finding.severity.value}: "
-    return Check(f"{prefix}.{tail}", outcome_of(finding), severity + finding.message,
+    outcome = outcome_of(finding)
+    # said once: a WARN label needs no "warning:" too; a FAIL of a warning-level finding, or an info, does
+    shown = finding.severity is not Severity.ERROR and not (outcome is WARN and finding.severity is Severity.WARNING)
+    severity = f"{finding.severity.value}: " if shown else ""
+    return Check(f"{prefix}.{tail}", outcome, severity + finding.message,
                  tuple(str(s) for s in finding.sources), finding.hint)
 
 

@@ -74,7 +74,8 @@ def check_vmid_live(inp: PlanInput) -> Iterator[Check]:
     doubts = visibility_doubts(inp, vmid)
     if doubts:
         yield Check("vmid.live", WARN, f"{vmid} is not in the listings that answered, but: {'; '.join(doubts)}",
-                    hint="fix the source (docs/privileges.md) and plan again to be sure")
+                    hint="run `reconcile doctor` to see why a host did not answer (address, TLS, token, or "
+                         "privileges: docs/privileges.md), then plan again to be sure")
         return
     yield Check("vmid.live", PASS, f"{vmid} is not live on any configured Proxmox host ({hosts_seen(inp)})")
 
