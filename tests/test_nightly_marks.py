@@ -182,3 +182,13 @@ def test_a_report_written_with_the_older_guest_address_keeps_its_findings_persis
     assert list(before) == [tonight.id] and tonight.id != old_id
     assert mark_current({}, tonight, before, "2026-11-02T03:00:00Z", None).mark is Mark.PERSISTING
     assert mark_absent(before, {tonight.id}, blind_spots(["lab"], [], [])) == ([], [])
+
+
+def test_a_backup_outage_hides_what_it_names_not_its_hosts_guests() -> None:
+    """The scheduler of node pve is down: its jobs are not observed tonight, the host's guests still are."""
+    down = Finding(Kind.UNKNOWN, "backup-run", Subject("host", "shop", "pve", target="pve", name="pve"), "m",
+                   reason=Reason.SCHEDULER_DOWN.value, hides=("shop/backup-job/pve/daily",))
+    blind = blind_spots(["shop"], [down], [])
+    job = finding_json("shop", type="backup-job", proxmox_host="pve", name="daily", target="pve")
+    assert blind.reason_for(job) == "unknown tonight: scheduler_down"
+    assert blind.reason_for(finding_json("shop", proxmox_host="pve", vmid=200, field="memory_mb")) is None

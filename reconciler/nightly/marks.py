@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ..model import Finding, Kind, SourceKind, SourceStatus, Subject
 from ..model.nightly import Data, IgnoreEntry, Mark, Tracked
+from ..rules.registry import RULES, Family
 
 DEFAULT_FORGET_AFTER_DAYS = 30  # `reconcile report --forget-after DAYS`
 
@@ -66,6 +67,8 @@ def blind_spots(sites: Iterable[str], findings: Iterable[Finding], sources: Iter
         subject, why = finding.subject, f"unknown tonight: {finding.reason or 'not observed'}"
         for path in finding.hides:  # e.g. the backup targets behind an inactive storage or a skipped host
             hidden.setdefault(path, why)
+        if _backup_rule(finding.rule):
+            continue  # a backup source's outage hides what it names, not the guests of its Proxmox host
         if subject.type == "host" and subject.proxmox_host:
             # a node-level gap: which guests sat on that node is unknowable tonight, so the whole host counts
             hosts.setdefault(subject.proxmox_host, why)
@@ -80,6 +83,11 @@ def blind_spots(sites: Iterable[str], findings: Iterable[Finding], sources: Iter
             why = f"source {source.name} {source.status}" + (f": {source.reason.value}" if source.reason else "")
             (hosts if source.kind is SourceKind.PROXMOX else docker).setdefault(source.host, why)
     return Blind(frozenset(sites), hosts, guests, docker, stacks, hidden)
+
+
+def _backup_rule(rule_id: str) -> bool:
+    entry = RULES.get(rule_id)
+    return entry is not None and entry.family is Family.BACKUP
 
 
 def _subject_path(subject: Mapping[str, object]) -> str:
