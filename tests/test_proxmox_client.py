@@ -444,3 +444,10 @@ def test_a_refused_connection_names_the_url_and_the_likely_cause() -> None:
     observation = collect_host(host_config(url=url), "shop", DetailPlan())
     assert observation.status is not None and observation.status.reason is Reason.API_ERROR
     assert observation.status.detail == f"{url}: connection refused (is pveproxy listening on that port?)"
+
+
+def test_a_url_without_a_port_means_pves_8006() -> None:
+    from reconciler.collect.pve_client import _host_port
+
+    assert _host_port("https://pve.example") == ("pve.example", 8006)
+    assert _host_port("https://pve.example:443") == ("pve.example", 443)
