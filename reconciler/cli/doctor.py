@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from ..doctor import diagnose
 from ..model.doctor import DoctorReport
 from .base import (
     BindingsOpt,
@@ -35,6 +34,8 @@ def doctor(
     \b
     Exit codes: 0 all good, 1 something to fix, 2 usage or configuration error.
     """
+    from ..doctor import diagnose  # the probes (requests, paramiko) only for this command
+
     fmt = chosen_format(DoctorReport, fmt, output)
     configs = load_configs(site or ["all"], sites_dir, bindings)
     report = diagnose(configs)
