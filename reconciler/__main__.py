@@ -14,6 +14,8 @@ ERROR_EXIT = 2  # reconciler.errors.ExitCode.ERROR, not imported: importing the 
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--version"]:  # answered before the CLI (typer, the pipeline) is imported at all
+        return _version()
     try:
         from reconciler.cli import main as run
     except Exception as exc:  # ImportError for a missing dependency, anything else from a broken install
@@ -21,6 +23,16 @@ def main() -> int:
                          "(a missing or broken dependency: reinstall with pip install reconciler)\n")
         return ERROR_EXIT
     return run()
+
+
+def _version() -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        sys.stdout.write(f"reconcile {version('reconciler')}\n")
+    except PackageNotFoundError:
+        sys.stdout.write("reconcile (not installed)\n")
+    return 0
 
 
 if __name__ == "__main__":

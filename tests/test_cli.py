@@ -455,3 +455,14 @@ def test_only_stacks_on_a_site_without_docker_hosts_says_so(cli, tmp_path):
                         f"live_snapshot: {DEMO_LIVE}\ndocker_targets: []\n")
     result = cli("--sites-dir", sites, "--site", "lab", "--only", "stacks")
     assert result.code == 2 and "no docker host belongs to the site (0 hosts to check" in result.err
+
+
+def test_version_is_answered_before_the_cli_is_imported(tmp_path):
+    import subprocess
+    import sys
+
+    probe = ("import sys; from reconciler.__main__ import main; sys.argv = ['reconcile', '--version']; code = main(); "
+             "print(code, 'typer' in sys.modules, 'reconciler.engine' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("reconcile ") and lines[1] == "0 False False", done.stdout + done.stderr
