@@ -329,7 +329,7 @@ def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None, now:
                 live_from[site.site] = "api"
             observations = observed.proxmox
             proxmox_sources = [obs.status for obs in observations if obs.status is not None]
-            docker_sources = [obs.status for obs in (*observed.docker, *observed.backup_files)
+            ssh_sources = [obs.status for obs in (*observed.docker, *observed.backup_files)
                               if obs.status is not None]
             if parts == {Part.STACKS} and not site.docker.targets:
                 errors.append(f"site {site.site}: --only stacks, but no docker host belongs to the site (0 hosts "
@@ -340,9 +340,9 @@ def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None, now:
             elif (Part.GUESTS in parts or site.wants_backups(parts)) and not observations:
                 errors.append(f"site {site.site}: nothing to collect: no proxmox: hosts in {site.config.path} "
                               f"and no live_snapshot")
-            answered = any(s.status in (SourceState.OK, SourceState.PARTIAL) for s in docker_sources)
+            answered = any(s.status in (SourceState.OK, SourceState.PARTIAL) for s in ssh_sources)
             errors.extend(fatal_errors(site.site, proxmox_sources, others_answered=answered))
-            sources.extend(proxmox_sources + docker_sources)
+            sources.extend(proxmox_sources + ssh_sources)
             live = LiveState(proxmox=observations, docker=observed.docker, backup_files=observed.backup_files)
             ctx = rule_context(site, live, parts)
             backup_states.extend(target_statuses(ctx.backup_view, site.site))
