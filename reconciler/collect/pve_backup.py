@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from ..model.backup import Archive, BackupJob, BackupStorage, VzdumpTask
-from .pve_parse import ShapeError
+from .pve_parse import ShapeError, as_int
 
 _VMID = re.compile(r"^[0-9]{1,9}$")  # ASCII digits of a sane length: int() accepts them
 
@@ -119,15 +119,13 @@ def parse_archives(data: Any, storage: str) -> tuple[Archive, ...]:
     for entry in data:
         if not isinstance(entry, dict) or entry.get("content", "backup") != "backup":
             continue
-        volid, ctime, size = entry.get("volid"), entry.get("ctime"), entry.get("size")
-        if not isinstance(volid, str) or not isinstance(ctime, int) or isinstance(ctime, bool):
+        volid, ctime = entry.get("volid"), as_int(entry.get("ctime"))
+        if not isinstance(volid, str) or ctime is None:
             raise ShapeError(f"storage {storage} content: an archive without volid or ctime: {entry!r:.80}")
-        vmid = entry.get("vmid")
         archives.append(Archive(
-            storage=storage, name=volid.split(":", 1)[-1].removeprefix("backup/"),
-            vmid=int(vmid) if isinstance(vmid, int | str) and str(vmid).isascii() and str(vmid).isdigit() else None,
+            storage=storage, name=volid.split(":", 1)[-1].removeprefix("backup/"), vmid=as_int(entry.get("vmid")),
             subtype=str(entry.get("subtype") or "unknown"), ctime=ctime,
-            size=int(size) if isinstance(size, int | str) and str(size).isascii() and str(size).isdigit() else 0,
+            size=as_int(entry.get("size")) or 0,  # a string before pve-storage 7.1-2
         ))
     return tuple(archives)
 
@@ -140,16 +138,13 @@ def parse_tasks(data: Any, node: str) -> tuple[VzdumpTask, ...]:
     for entry in data:
         if not isinstance(entry, dict) or entry.get("type", "vzdump") != "vzdump":
             continue
-        start = entry.get("starttime")
-        if not isinstance(start, int) or isinstance(start, bool):
+        start, end = as_int(entry.get("starttime")), as_int(entry.get("endtime"))
+        if start is None:
             raise ShapeError(f"/nodes/{node}/tasks: a task without starttime: {entry!r:.80}")
-        end = entry.get("endtime")
-        ident = str(entry.get("id") or "")
         tasks.append(VzdumpTask(
             node=str(entry.get("node") or node), upid=str(entry.get("upid", "")), starttime=start,
             status=str(entry.get("status") or ("RUNNING" if end is None else "unexpected status")),
-            endtime=end if isinstance(end, int) and not isinstance(end, bool) else None,
-            vmid=int(ident) if _VMID.match(ident) else None, user=str(entry.get("user", "")),
+            endtime=end, vmid=as_int(entry.get("id") or None), user=str(entry.get("user", "")),
         ))
     return tuple(sorted(tasks, key=lambda t: t.starttime, reverse=True))
 

@@ -49,13 +49,13 @@ def parse_cluster_resources(data: Any, proxmox_host: str) -> ResourceListing:
 
 
 def _guest(entry: Mapping[str, Any], proxmox_host: str) -> LiveGuest:
-    vmid = _int(entry.get("vmid"))
+    vmid = as_int(entry.get("vmid"))
     if vmid is None:
         raise ShapeError(f"/cluster/resources: guest entry without an integer vmid: {entry.get('id')!r}")
     node = entry.get("node")
     if not isinstance(node, str):
         raise ShapeError(f"/cluster/resources: guest {vmid} has no node")
-    maxmem, maxdisk = _int(entry.get("maxmem")), _int(entry.get("maxdisk"))
+    maxmem, maxdisk = as_int(entry.get("maxmem")), as_int(entry.get("maxdisk"))
     name = entry.get("name")
     return LiveGuest(
         proxmox_host=proxmox_host,
@@ -65,7 +65,7 @@ def _guest(entry: Mapping[str, Any], proxmox_host: str) -> LiveGuest:
         name=str(name) if name not in (None, "") else None,
         status=str(entry.get("status") or "unknown"),
         template=_truthy(entry.get("template")),
-        cores=_int(entry.get("maxcpu")),
+        cores=as_int(entry.get("maxcpu")),
         memory_mb=maxmem // MIB if maxmem else None,
         boot_disk_gb=round(maxdisk / GIB, 2) if maxdisk else None,
         tags=split_tags(entry.get("tags")),
@@ -76,7 +76,7 @@ def _guest(entry: Mapping[str, Any], proxmox_host: str) -> LiveGuest:
 _INT_LIMIT = 2**63  # PVE's integers are 64-bit; beyond that (JSON allows 10**400) sizes overflow float division
 
 
-def _int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
     """PVE < 7 sent vmids as strings; accept both, reject everything else (and anything beyond 64 bits)."""
     if isinstance(value, bool):
         return None
