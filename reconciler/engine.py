@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from . import governance
 from .bindings.backup import SiteBackups, load_backup_inventory, site_backups
@@ -181,17 +182,23 @@ def from_snapshot(site: DeclaredSite, state: LiveState, name: str) -> tuple[Prox
 
 def docker_from_snapshot(site: DeclaredSite, state: LiveState, name: str) -> tuple[DockerObservation, ...]:
     """The site's docker hosts in a snapshot; a host the snapshot lacks is unobserved, not empty."""
-    by_target = {obs.target: obs for obs in state.docker}
+    return _replayed({obs.target: obs for obs in state.docker}, sorted(site.docker.target_ids), SourceKind.DOCKER,
+                     "docker host", site.site, name,
+                     lambda target, detail: failed(target, site.site, Reason.NOT_IN_SNAPSHOT, detail))
+
+
+def _replayed(kept: Mapping[str, Any], wanted: Iterable[str], kind: SourceKind, what: str, site: str, name: str,
+              lacking: Callable[[str, str], Any]) -> tuple[Any, ...]:
+    """Observations of SSH hosts read back from snapshot `name`: each marked as such, a host it lacks unobserved."""
     observations = []
-    for target in sorted(site.docker.target_ids):
-        obs = by_target.get(target)
+    for key in wanted:
+        obs = kept.get(key)
         if obs is None:
-            observations.append(failed(target, site.site, Reason.NOT_IN_SNAPSHOT,
-                                       f"snapshot {name} has no data for docker host '{target}'"))
+            observations.append(lacking(key, f"snapshot {name} has no data for {what} '{key}'"))
             continue
-        old = obs.status or SourceStatus("docker", target, site.site, "ok")
-        status = replace(old, from_snapshot=True, site=site.site, detail=f"{old.detail} (snapshot {name})".strip())
-        observations.append(replace(obs, site=site.site, status=status))
+        old = obs.status or SourceStatus(kind, key, site, SourceState.OK)
+        status = replace(old, from_snapshot=True, site=site, detail=f"{old.detail} (snapshot {name})".strip())
+        observations.append(replace(obs, site=site, status=status))
     return tuple(observations)
 
 
@@ -209,19 +216,9 @@ def observe_backup_files(site: DeclaredSite, skip_ssh: bool) -> tuple[BackupTarg
 
 def backup_files_from_snapshot(site: DeclaredSite, state: LiveState, name: str) -> tuple[BackupTargetFiles, ...]:
     """The site's backup hosts in a snapshot; a host the snapshot lacks (an older snapshot) is unobserved."""
-    by_host = {obs.host: obs for obs in state.backup_files}
-    observations = []
-    for endpoint in site.backups.endpoints:
-        obs = by_host.get(endpoint.target)
-        if obs is None:
-            observations.append(backup_host_failed(endpoint.target, site.site, Reason.NOT_IN_SNAPSHOT,
-                                                   f"snapshot {name} has no data for backup host '{endpoint.target}'",
-                                                   0))
-            continue
-        old = obs.status or SourceStatus(SourceKind.BACKUP, endpoint.target, site.site, SourceState.OK)
-        status = replace(old, from_snapshot=True, site=site.site, detail=f"{old.detail} (snapshot {name})".strip())
-        observations.append(replace(obs, site=site.site, status=status))
-    return tuple(observations)
+    return _replayed({obs.host: obs for obs in state.backup_files}, [e.target for e in site.backups.endpoints],
+                     SourceKind.BACKUP, "backup host", site.site, name,
+                     lambda host, detail: backup_host_failed(host, site.site, Reason.NOT_IN_SNAPSHOT, detail, 0))
 
 
 # ── the run ──────────────────────────────────────────────────────────────────
