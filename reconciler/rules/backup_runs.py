@@ -48,8 +48,8 @@ def _node(ctx: RuleContext, obs: BackupObservation, node: NodeBackups, jobs: lis
     host = obs.proxmox_host
     hides = tuple(f"{site}/backup-job/{node.node}/{j.id}" for j in jobs)
     subject = Subject(type="host", site=site, proxmox_host=host, target=host, name=node.node)
-    sources = target_sources(t for j in jobs for t in _targets_of(ctx, j, node.node, guests)) or \
-        _inventory_sources(ctx, host)
+    targets = {j.id: _targets_of(ctx, j, node.node, guests) for j in jobs}  # each job's, found once
+    sources = target_sources(t for found in targets.values() for t in found) or _inventory_sources(ctx, host)
     if node.scheduler is None:
         yield _unknown(subject, _gap(node.gaps, "pvescheduler"), f"pvescheduler on node {node.node}", sources, hides)
         return
@@ -65,7 +65,7 @@ def _node(ctx: RuleContext, obs: BackupObservation, node: NodeBackups, jobs: lis
     runs = attribute(node.tasks, jobs, zone)
     for job in jobs:
         finding = _last_run(job, node.node, runs[job.id], obs.observed_at, zone, host, site,
-                            target_sources(_targets_of(ctx, job, node.node, guests)) or sources)
+                            target_sources(targets[job.id]) or sources)
         if finding is not None:
             yield finding
 
