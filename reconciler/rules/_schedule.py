@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -56,35 +57,25 @@ def parse_schedule(text: str | None) -> Schedule | None:
 
 def last_start(schedule: Schedule, before: int, zone: str) -> int | None:
     """The latest start at or before epoch `before`, in the last eight days (None if there is none)."""
-    tz = zoneinfo.ZoneInfo(zone)
-    local = dt.datetime.fromtimestamp(before, tz)
-    for back in range(_SEARCH_DAYS + 1):
-        day = (local - dt.timedelta(days=back)).date()
-        if day.weekday() not in schedule.weekdays:
-            continue
-        for hour in schedule.hours:
-            for minute in schedule.minutes:
-                start = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
-                epoch = int(start.timestamp())
-                if epoch <= before:
-                    return epoch
-    return None
+    return next((start for start in _starts(schedule, before, zone, forward=False) if start <= before), None)
 
 
 def next_start(schedule: Schedule, after: int, zone: str) -> int | None:
     """The first start after epoch `after`, in the next eight days (None if there is none)."""
+    return next((start for start in _starts(schedule, after, zone, forward=True) if start > after), None)
+
+
+def _starts(schedule: Schedule, epoch: int, zone: str, forward: bool) -> Iterator[int]:
+    """The schedule's starts day by day from `epoch`'s day, in time order (forward) or reverse (backward)."""
     tz = zoneinfo.ZoneInfo(zone)
-    local = dt.datetime.fromtimestamp(after, tz)
-    for ahead in range(_SEARCH_DAYS + 1):
-        day = (local + dt.timedelta(days=ahead)).date()
+    local = dt.datetime.fromtimestamp(epoch, tz)
+    for offset in range(_SEARCH_DAYS + 1):
+        day = (local + dt.timedelta(days=offset if forward else -offset)).date()
         if day.weekday() not in schedule.weekdays:
             continue
-        for hour in reversed(schedule.hours):
-            for minute in reversed(schedule.minutes):
-                epoch = int(dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).timestamp())
-                if epoch > after:
-                    return epoch
-    return None
+        for hour in (reversed(schedule.hours) if forward else schedule.hours):
+            for minute in (reversed(schedule.minutes) if forward else schedule.minutes):
+                yield int(dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).timestamp())
 
 
 def _weekdays(text: str) -> frozenset[int] | None:
