@@ -9,7 +9,6 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from .bindings.docker import DockerBindings, load_docker_bindings
 from .bindings.governance import SharedFiles
 from .bindings.lifecycle import LifecycleFile, load_lifecycle
 from .bindings.placement import Placement, load_placement, site_resolver, site_scope
+from .choices import ALL_PARTS, Part
 from .collect.backup_files import TargetSpec
 from .collect.backup_hosts import collect_backup_files, skipped_backup_files
 from .collect.backup_hosts import failed as backup_host_failed
@@ -51,20 +51,6 @@ from .rules._backups import target_statuses
 from .rules.registry import BACKUP_RULES, GUEST_RULES, STACK_RULES, run_rules
 
 log = logging.getLogger(__name__)
-
-
-
-
-class Part(StrEnum):
-    """The parts of a full run; `--only` picks one."""
-
-    GUESTS = "guests"  # Proxmox API × vm.lifecycle.yaml
-    STACKS = "stacks"  # docker over SSH × compose targets / service registry
-    GOVERNANCE = "governance"  # cross-file parity rules (files only)
-    BACKUPS = "backups"  # backup.inventory.yaml × Proxmox jobs, storages, runs and the files over SSH
-
-
-ALL_PARTS = frozenset(Part)
 
 
 # ── declared side ────────────────────────────────────────────────────────────

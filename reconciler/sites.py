@@ -11,9 +11,12 @@ import difflib
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import SiteConfig, load_site, site_files
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # the site file reader (YAML and all) loads only when a site is: `--help` needs none of it
+    from .config import SiteConfig
 
 DEMO_SITE = "demo"
 PACKAGED_DEMO = Path(__file__).resolve().parent / "demo" / "demo.yaml"
@@ -78,6 +81,8 @@ def resolve_site_paths(names: Sequence[str], sites_dir: Path, explicit_dir: bool
         guess = f"did you mean '{close[0]}'? " if close else ""
         raise ConfigError(f"{where} {sites_dir} does not exist ({guess}site files live there as NAME.yaml; "
                           "use --sites-dir or RECONCILE_SITES_DIR)")
+    from .config import site_files
+
     available = site_files(sites_dir)
     chosen: dict[str, Path] = {}
     for name in names:
@@ -100,6 +105,8 @@ def resolve_site_paths(names: Sequence[str], sites_dir: Path, explicit_dir: bool
 def load_sites(names: Sequence[str], sites_dir: Path | None, bindings: Path | None) -> list[SiteConfig]:
     paths = resolve_site_paths(names, default_sites_dir(sites_dir),
                                explicit_dir=sites_dir is not None or bool(os.environ.get("RECONCILE_SITES_DIR")))
+    from .config import load_site
+
     configs = [load_site(path, bindings) for path in paths]
     seen: dict[str, Path] = {}
     for cfg in configs:

@@ -140,7 +140,9 @@ def test_unexpected_exception_is_one_line_unless_debug(cli, monkeypatch):
     def boom(*_args, **_kwargs):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(cli_module.engine, "reconcile", boom)
+    from reconciler import engine
+
+    monkeypatch.setattr(engine, "reconcile", boom)
     result = cli("--site", "demo")
     assert result.code == 2
     assert result.err.strip() == ("reconcile: error: unexpected RuntimeError: kaboom "

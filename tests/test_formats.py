@@ -43,6 +43,19 @@ def test_every_report_type_has_its_formats() -> None:
     assert registry.names_for(NightlyReport) == ["json", "markdown", "html", "prometheus"]
 
 
+def test_every_registry_entry_names_a_report_type_and_a_renderer_that_exist() -> None:
+    """The renderers are named as text (imported when used, for start-up): a typo must fail here, not in a run."""
+    from reconciler.model.doctor import DoctorReport
+
+    kinds = {k.__name__ for k in (Report, CoverageMatrix, ParityTable, Plan, Verification, NightlyReport,
+                                  DoctorReport)}
+    for name, spec in registry.FORMATS.items():
+        assert set(spec.renderers) <= kinds, (name, set(spec.renderers) - kinds)
+        for kind in spec.renderers:
+            assert callable(registry.renderer_of(spec, kind)), (name, kind)
+    assert registry.names_for("Report") == registry.names_for(Report)  # a class name is the same key
+
+
 @pytest.mark.parametrize("args", list(COMMANDS), ids=" ".join)
 def test_every_command_renders_every_format_of_its_report(cli, args) -> None:
     kind, code = COMMANDS[args]

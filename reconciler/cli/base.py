@@ -17,23 +17,24 @@ import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .. import engine
-from ..collect.snapshot import dump_snapshot
-from ..config import SiteConfig, load_site
+from ..choices import ALL_PARTS, Part
 from ..errors import ExitCode, ReconcileError
 from ..fileio import atomic_write
-from ..model import LiveState
-from ..model.nightly import IgnoreRules
-from ..model.report import Report
-from ..nightly.ignore import load_rules, set_aside
 from ..render import registry
-from ..render.table import summary_line
-from ..rules.registry import governance_policy
 from ..sites import IGNORE_FILE_NAME, default_ignore_file, load_sites
+
+# The pipeline (engine, rules, bindings, model, renderers) is imported inside the commands that use it, never
+# here: `reconcile --help` builds every command's options from this package alone and starts in a fraction of
+# the time (tests/test_startup.py holds that; the figures are in docs/performance.md).
+if TYPE_CHECKING:
+    from ..config import SiteConfig
+    from ..model import LiveState
+    from ..model.nightly import IgnoreRules
+    from ..model.report import Report
 
 log = logging.getLogger("reconciler")
 
@@ -86,6 +87,8 @@ def load_configs(site: list[str] | None, sites_dir: Path | None, bindings: Path 
 
     Each site file's `rules:` is checked against the rule registry here, before anything is collected, so a
     mistyped rule or key fails every command at its line."""
+    from ..rules.registry import governance_policy
+
     configs = load_sites(site or [], sites_dir or Options.sites_dir, bindings or Options.bindings)
     for cfg in configs:
         governance_policy(cfg.rules, str(cfg.path))
@@ -110,6 +113,9 @@ NoIgnoreOpt = Annotated[bool, typer.Option(
 
 def ignore_rules(configs: list[SiteConfig], ignore: Path | None, no_ignore: bool) -> IgnoreRules:
     """The ignore entries of the run: `--ignore FILE`, else each site's default file; none with --no-ignore."""
+    from ..model.nightly import IgnoreRules
+    from ..nightly.ignore import load_rules
+
     if no_ignore:
         return IgnoreRules()
     return load_rules(ignore, [default_ignore_file(cfg) for cfg in configs])
@@ -122,19 +128,21 @@ def warn_expired(rules: IgnoreRules, today: dt.date) -> None:
 
 def without_ignored(report: Report, configs: list[SiteConfig], ignore: Path | None, no_ignore: bool) -> Report:
     """The report with what the ignore file covers set aside (counted apart, not deciding the exit code)."""
+    from ..nightly.ignore import set_aside
+
     rules = ignore_rules(configs, ignore, no_ignore)
     warn_expired(rules, dt.date.fromisoformat(report.generated_at[:10]))
     return set_aside(report, rules)
 
 
-def format_option(kind: type) -> Any:
-    """`--format/-f` for a command whose report is a `kind`, listing the formats the registry has for it."""
+def format_option(kind: str) -> Any:
+    """`--format/-f` for a command whose report is a `kind` (its class name), listing the registry's formats."""
     return Annotated[str | None, typer.Option(
         "--format", "-f", metavar="FORMAT",
         help=f"Output format: {', '.join(registry.names_for(kind))} [default: from the -o extension, else table].")]
 
 
-def chosen_format(kind: type, given: str | None, output: Path | None) -> str:
+def chosen_format(kind: str, given: str | None, output: Path | None) -> str:
     """The format to render in; an unknown one is a usage error (exit 2) naming the valid ones."""
     try:
         return registry.choose(kind, given, output)
@@ -154,7 +162,7 @@ def terminal_width() -> int | None:
     return shutil.get_terminal_size(fallback=(0, 0)).columns or None
 
 
-ReportFormatOpt = format_option(Report)
+ReportFormatOpt = format_option("Report")
 
 
 def _debug_log_to_stderr() -> None:
@@ -227,6 +235,8 @@ def emit(text: str, output: Path | None, configs: list[SiteConfig], summary: str
 def protected_paths(configs: list[SiteConfig]) -> list[Path]:
     """What no output may be written into: the bindings root (and every binding file) of the selected sites
     and of every other site file beside them, so `--site demo -o` cannot land in another site's bindings."""
+    from ..config import load_site
+
     protected = [path for cfg in configs for path in (cfg.bindings_root, *cfg.binding_paths.values())]
     known = {cfg.path.resolve() for cfg in configs}
     for folder in {cfg.path.parent for cfg in configs}:
@@ -248,7 +258,7 @@ def run(
     live: Annotated[Path | None, typer.Option("--live", help="Reconcile against this snapshot file, offline.")] = None,
     fmt: ReportFormatOpt = None,
     output: OutputOpt = None,
-    only: Annotated[engine.Part | None, typer.Option(
+    only: Annotated[Part | None, typer.Option(
         "--only", help="Run one part: guests (Proxmox API), stacks (docker over SSH), governance (files) or "
                   "backups (jobs, storages, runs over the Proxmox API; files over SSH).")] = None,
     skip_ssh: Annotated[bool, typer.Option(
@@ -269,10 +279,13 @@ def run(
     Options.sites_dir, Options.bindings = sites_dir, bindings
     if ctx.invoked_subcommand is not None:
         return
-    fmt = chosen_format(Report, "brief" if brief and fmt is None else fmt, output)
+    from .. import engine
+    from ..render.table import summary_line
+
+    fmt = chosen_format("Report", "brief" if brief and fmt is None else fmt, output)
     configs = load_configs(site, sites_dir, bindings)
     warn_insecure(configs)
-    parts = frozenset({only}) if only else engine.ALL_PARTS
+    parts = frozenset({only}) if only else ALL_PARTS
     report = engine.reconcile(configs, live_file=live, parts=parts, skip_ssh=skip_ssh, progress=progress_printer())
     report = without_ignored(report, configs, ignore, no_ignore)
     emit(render_report(report, fmt, output), output, configs, summary_line(report),
@@ -291,6 +304,9 @@ def snapshot(
     skip_ssh: Annotated[bool, typer.Option("--skip-ssh", help="Leave the docker and backup hosts out.")] = False,
 ) -> None:
     """Save the normalized live state of the sites (no secrets) for offline runs with --live."""
+    from .. import engine
+    from ..collect.snapshot import dump_snapshot
+
     configs = load_configs(site, sites_dir, bindings)
     warn_insecure(configs)
     state = engine.take_snapshot(configs, skip_ssh=skip_ssh, progress=progress_printer())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from ..model.doctor import DoctorReport
 from .base import (
     BindingsOpt,
     OutputOpt,
@@ -18,7 +17,7 @@ from .base import (
     render_report,
 )
 
-DoctorFormatOpt = format_option(DoctorReport)
+DoctorFormatOpt = format_option("DoctorReport")
 
 
 @app.command()
@@ -36,7 +35,7 @@ def doctor(
     """
     from ..doctor import diagnose  # the probes (requests, paramiko) only for this command
 
-    fmt = chosen_format(DoctorReport, fmt, output)
+    fmt = chosen_format("DoctorReport", fmt, output)
     configs = load_configs(site or ["all"], sites_dir, bindings)
     report = diagnose(configs)
     emit(render_report(report, fmt, output), output, configs, report.summary, quiet_shows_summary=fmt == "table")

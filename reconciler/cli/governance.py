@@ -10,10 +10,6 @@ from typing import Annotated
 
 import typer
 
-from .. import governance
-from ..model.coverage import CoverageMatrix, ParityTable
-from ..model.report import Report, sort_findings
-from ..render.table import summary_line
 from .base import (
     BindingsOpt,
     IgnoreOpt,
@@ -31,8 +27,8 @@ from .base import (
     without_ignored,
 )
 
-CoverageFormatOpt = format_option(CoverageMatrix)
-ParityFormatOpt = format_option(ParityTable)
+CoverageFormatOpt = format_option("CoverageMatrix")
+ParityFormatOpt = format_option("ParityTable")
 
 
 @app.command()
@@ -46,7 +42,11 @@ def check(
     no_ignore: NoIgnoreOpt = False,
 ) -> None:
     """Cross-file governance rules of the bindings (no network): SSH, registry, backup, health, compose."""
-    fmt = chosen_format(Report, fmt, output)
+    from .. import governance
+    from ..model.report import Report, sort_findings
+    from ..render.table import summary_line
+
+    fmt = chosen_format("Report", fmt, output)
     configs = load_configs(site, sites_dir, bindings)
     findings = [f for cfg in configs for f in governance.run_check(cfg).findings]
     stamp = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -69,7 +69,9 @@ def coverage(
     bindings: BindingsOpt = None,
 ) -> None:
     """One row per guest, a column per governance surface (OK / MISS / n.a.); exit 1 when any gap."""
-    fmt = chosen_format(CoverageMatrix, fmt, output)
+    from .. import governance
+
+    fmt = chosen_format("CoverageMatrix", fmt, output)
     configs = load_configs(site, sites_dir, bindings)
     matrix = governance.run_coverage(configs, include_all)
     emit(render_report(matrix, fmt, output), output, configs, matrix.summary)
@@ -87,7 +89,9 @@ def parity(
     bindings: BindingsOpt = None,
 ) -> None:
     """How much of each binding category each site has (the shop-vs-home audit table). Always exit 0."""
-    fmt = chosen_format(ParityTable, fmt, output)
+    from .. import governance
+
+    fmt = chosen_format("ParityTable", fmt, output)
     configs = load_configs(site or ["all"], sites_dir, bindings)
     chosen = [s.strip() for s in columns.split(",") if s.strip()] if columns else None
     table = governance.run_parity(configs, chosen)

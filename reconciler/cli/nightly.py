@@ -12,28 +12,14 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .. import engine, governance
 from ..errors import ConfigError, ExitCode
 from ..fileio import refuse_protected
-from ..model.nightly import IgnoreRules, NightlyReport
-from ..nightly.ignore import append_entry, entry_line, load_file, parse_date
-from ..nightly.lock import Holder, RunLock
-from ..nightly.marks import DEFAULT_FORGET_AFTER_DAYS
-from ..nightly.report import build
-from ..nightly.state import (
-    Output,
-    StateDir,
-    parse_outputs,
-    pause_hook,
-    remove_stale_temps,
-    write_outputs,
-)
+from ..nightly import DEFAULT_FORGET_AFTER_DAYS
 from ..render import registry
-from ..render.table import VERDICT
 from ..sites import default_ignore_file, default_state_dir
 from .base import (
     BindingsOpt,
@@ -51,6 +37,11 @@ from .base import (
     warn_expired,
     warn_insecure,
 )
+
+if TYPE_CHECKING:  # the nightly machinery loads inside the commands (start-up: see cli/base.py)
+    from ..model.nightly import IgnoreRules, NightlyReport
+    from ..nightly.lock import Holder
+    from ..nightly.state import Output, StateDir
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +68,8 @@ def final_code(code: ExitCode, exit_zero: bool) -> int:
 
 
 def nightly_summary(nightly: NightlyReport) -> str:
+    from ..render.table import VERDICT
+
     counts = nightly.counts()
     code = nightly.exit_code
     return (f"{', '.join(nightly.sites)}: {len(nightly.findings)} findings ({counts['new']} new, "
@@ -113,6 +106,9 @@ def report(
     bindings: BindingsOpt = None,
 ) -> None:
     """The nightly report: guests, stacks and governance of the sites, marked new / persisting / resolved."""
+    from ..nightly.lock import RunLock
+    from ..nightly.state import StateDir, parse_outputs, pause_hook, remove_stale_temps, write_outputs
+
     outputs = parse_outputs(output or [])
     configs = load_configs(site, sites_dir, bindings)
     warn_insecure(configs)
@@ -148,6 +144,9 @@ def waiting_for(wait: float) -> Callable[[Holder | None], None]:
 
 def run_once(configs: list[Any], state: StateDir, rules: IgnoreRules, live: Path | None, skip_ssh: bool,
              now: dt.datetime | None, keep: int, forget_after: int = DEFAULT_FORGET_AFTER_DAYS) -> NightlyReport:
+    from .. import engine, governance
+    from ..nightly.report import build
+
     previous = state.load_previous()
     started = time.monotonic()
     report_ = engine.reconcile(configs, live_file=live, now=now, skip_ssh=skip_ssh, progress=progress_printer())
@@ -164,6 +163,8 @@ def render_all(nightly: NightlyReport, outputs: list[Output]) -> dict[str, str]:
 
 def tell(nightly: NightlyReport, texts: dict[str, str], outputs: list[Output]) -> None:
     """Plain lines: the report or a summary on stdout; expired ignore entries and errors on stderr."""
+    from ..model.nightly import IgnoreRules
+
     if not outputs and not Options.quiet:
         typer.echo(texts["markdown"], nl=False)
     elif not Options.quiet or not outputs:
@@ -220,6 +221,8 @@ def ignore_add(
     bindings: BindingsOpt = None,
 ) -> None:
     """Append an entry for one finding of a report to the ignore file; existing lines are left untouched."""
+    from ..nightly.ignore import append_entry, entry_line, load_file, parse_date
+
     if not reason.strip():
         raise ConfigError("--reason must not be empty: say why the finding is ignored")
     finding = find_in_report(from_report, finding_id)

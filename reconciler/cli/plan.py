@@ -9,19 +9,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..config import SiteConfig
+from ..choices import GuestType
 from ..errors import ConfigError
-from ..model import GuestType
-from ..model.plan import Plan, Verification
-from ..plan.request import VmRequest, load_request_file, parse_ip, parse_names
-from ..plan.run import check_stub_dir, plan_vm, write_stubs
-from ..plan.verify import verify_vm
-from ..render.plan import plan_markdown
-from ..sites import DEMO_SITE, default_sites_dir, site_files
+from ..sites import DEMO_SITE, default_sites_dir
 from .base import (
     BindingsOpt,
     Options,
@@ -51,9 +45,13 @@ Exit codes: 0 safe to create (--verify: governed), 1 blocked (--verify: not gove
             2 error, 3 (--verify only) nothing failed but not everything was observed
 """
 
+if TYPE_CHECKING:  # the planner loads inside the command (start-up: see cli/base.py)
+    from ..config import SiteConfig
+    from ..plan.request import VmRequest
+
 Opt = typer.Option
 
-PlanFormatOpt = format_option(Plan)
+PlanFormatOpt = format_option("Plan")
 
 
 @app.command("plan-vm", help="Dry run before creating a VM: collisions, placement, clone source, and the "
@@ -96,7 +94,10 @@ def plan_vm_command(
             raise ConfigError(f"{', '.join(given)}: plan a new guest; they cannot be combined with --verify")
         _verify(site, verify, proxmox_host, live, skip_ssh, fmt, output, sites_dir, bindings)
         return
-    fmt = chosen_format(Plan, fmt, output)
+    from ..plan.run import check_stub_dir, plan_vm, write_stubs
+    from ..render.plan import plan_markdown
+
+    fmt = chosen_format("Plan", fmt, output)
     request = _request(from_file, site, vmid, hostname, vm_type, profile, cores, memory_mb, disk_gb, lan_ip,
                        tailscale_ip, node, proxmox_host, stacks, health_url)
     if request.site is None:
@@ -117,7 +118,9 @@ def plan_vm_command(
 
 def _verify(site: str | None, vmid: int, proxmox_host: str | None, live: Path | None, skip_ssh: bool,
             fmt: str | None, output: Path | None, sites_dir: Path | None, bindings: Path | None) -> None:
-    fmt = chosen_format(Verification, fmt, output)
+    from ..plan.verify import verify_vm
+
+    fmt = chosen_format("Verification", fmt, output)
     if site is None:
         raise ConfigError("--verify needs --site NAME")
     configs = all_configs(site, sites_dir, bindings)
@@ -131,6 +134,8 @@ def _verify(site: str | None, vmid: int, proxmox_host: str | None, live: Path | 
 
 def all_configs(site: str, sites_dir: Path | None, bindings: Path | None) -> list[SiteConfig]:
     """The named site plus every other configured site (a VMID or address used at another site collides too)."""
+    from ..config import site_files
+
     chosen = load_configs([site], sites_dir, bindings)
     if site == DEMO_SITE:  # the demo is sealed: its made-up estate collides with nothing real, and vice versa
         return chosen
@@ -147,6 +152,8 @@ def _request(from_file: Path | None, site: str | None, vmid: int | None, hostnam
              disk_gb: float | None, lan_ip: str | None, tailscale_ip: str | None, node: str | None,
              proxmox_host: str | None, stacks: str | None, health_url: str | None) -> VmRequest:
     """The flags as a request (each value remembers its flag), laid over --from FILE."""
+    from ..plan.request import VmRequest, load_request_file, parse_ip, parse_names
+
     given = {
         "site": (site, "--site"), "vmid": (vmid, "--vmid"), "hostname": (hostname, "--hostname"),
         "vm_type": (vm_type, "--type"), "profile": (profile, "--profile"), "cores": (cores, "--cores"),

@@ -10,12 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ..choices import GuestType as GuestType  # re-exported: the model's vocabulary
+
 # ── vocabularies ─────────────────────────────────────────────────────────────
-
-
-class GuestType(StrEnum):
-    QEMU = "qemu"
-    LXC = "lxc"
 
 
 class Status(StrEnum):

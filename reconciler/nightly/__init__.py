@@ -9,3 +9,5 @@
 Renderers live in reconciler/render (markdown.py, html.py, prometheus.py); the command in reconciler/cli/nightly.py.
 Scheduling and reading the report: docs/nightly.md.
 """
+
+DEFAULT_FORGET_AFTER_DAYS = 30  # `reconcile report --forget-after DAYS` (here, so the CLI's help needs no more)

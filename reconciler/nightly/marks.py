@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from ..model import Finding, Kind, SourceKind, SourceStatus, Subject
 from ..model.nightly import Data, IgnoreEntry, Mark, Tracked
 from ..rules.registry import RULES, Family
-
-DEFAULT_FORGET_AFTER_DAYS = 30  # `reconcile report --forget-after DAYS`
+from . import DEFAULT_FORGET_AFTER_DAYS
 
 
 @dataclass(frozen=True, slots=True)

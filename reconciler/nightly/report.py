@@ -15,7 +15,8 @@ from ..model.coverage import CoverageMatrix
 from ..model.nightly import KINDS, Data, HistoryPoint, IgnoreRules, NightlyReport, Tracked
 from ..model.report import Report
 from ..render.json_report import finding_data
-from .marks import DEFAULT_FORGET_AFTER_DAYS, blind_spots, mark_absent, mark_current, previous_entries, sort_tracked
+from . import DEFAULT_FORGET_AFTER_DAYS
+from .marks import blind_spots, mark_absent, mark_current, previous_entries, sort_tracked
 
 
 def build(report: Report, coverage: CoverageMatrix, previous: Data | None, rules: IgnoreRules,

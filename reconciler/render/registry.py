@@ -8,6 +8,7 @@ line in that entry.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,51 +16,60 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ReconcileError
-from ..model.coverage import CoverageMatrix, ParityTable
-from ..model.doctor import DoctorReport
-from ..model.nightly import NightlyReport
-from ..model.plan import Plan, Verification
-from ..model.report import Report
-from . import doctor, governance, html, markdown, nightly_json, plan, prometheus, report_html, report_markdown, table
-from .json_report import render_json
 
 Renderer = Callable[[Any], str]
 
 
 @dataclass(frozen=True, slots=True)
 class FormatSpec:
-    renderers: Mapping[type, Renderer]
+    """`renderers`: report type name → "module:function" in this package, imported when first used, so that
+    choosing a format (and `--help`, which lists them) imports no renderer and no model module."""
+
+    renderers: Mapping[str, str]
     extensions: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # also accepted as `--format` values and `--output PREFIX:` prefixes
     terminal: bool = False  # renderers take `color=` (only the terminal table paints)
 
 
 FORMATS: dict[str, FormatSpec] = {
-    "table": FormatSpec({Report: table.render_table, CoverageMatrix: governance.coverage_text,
-                         ParityTable: governance.parity_text, Plan: plan.plan_text, Verification: plan.verify_text,
-                         DoctorReport: doctor.doctor_text}, terminal=True),
-    "brief": FormatSpec({Report: table.render_brief}, terminal=True),
-    "json": FormatSpec({Report: render_json, CoverageMatrix: governance.coverage_json,
-                        ParityTable: governance.parity_json, Plan: plan.plan_json, Verification: plan.verify_json,
-                        NightlyReport: nightly_json.render_nightly_json, DoctorReport: doctor.doctor_json},
-                       (".json",)),
-    "markdown": FormatSpec({Report: report_markdown.report_markdown, CoverageMatrix: governance.coverage_markdown,
-                            ParityTable: governance.parity_markdown, Plan: plan.plan_markdown,
-                            Verification: plan.verify_markdown, NightlyReport: markdown.render_markdown},
+    "table": FormatSpec({"Report": "table:render_table", "CoverageMatrix": "governance:coverage_text",
+                         "ParityTable": "governance:parity_text", "Plan": "plan:plan_text",
+                         "Verification": "plan:verify_text", "DoctorReport": "doctor:doctor_text"}, terminal=True),
+    "brief": FormatSpec({"Report": "table:render_brief"}, terminal=True),
+    "json": FormatSpec({"Report": "json_report:render_json", "CoverageMatrix": "governance:coverage_json",
+                        "ParityTable": "governance:parity_json", "Plan": "plan:plan_json",
+                        "Verification": "plan:verify_json", "NightlyReport": "nightly_json:render_nightly_json",
+                        "DoctorReport": "doctor:doctor_json"}, (".json",)),
+    "markdown": FormatSpec({"Report": "report_markdown:report_markdown",
+                            "CoverageMatrix": "governance:coverage_markdown",
+                            "ParityTable": "governance:parity_markdown", "Plan": "plan:plan_markdown",
+                            "Verification": "plan:verify_markdown", "NightlyReport": "markdown:render_markdown"},
                            (".md", ".markdown"), ("md",)),
-    "html": FormatSpec({Report: report_html.report_html, NightlyReport: html.render_html}, (".html", ".htm")),
-    "prometheus": FormatSpec({NightlyReport: prometheus.render_prometheus}, (".prom",), ("prom",)),
+    "html": FormatSpec({"Report": "report_html:report_html", "NightlyReport": "html:render_html"},
+                       (".html", ".htm")),
+    "prometheus": FormatSpec({"NightlyReport": "prometheus:render_prometheus"}, (".prom",), ("prom",)),
 }
 DEFAULT = "table"
+
+
+def kind_name(kind: type | str) -> str:
+    """The registry's key for a report type: its class name (the type itself or the name may be given)."""
+    return kind if isinstance(kind, str) else kind.__name__
+
+
+def renderer_of(spec: FormatSpec, kind: type | str) -> Renderer:
+    module, function = spec.renderers[kind_name(kind)].split(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), function)
 
 
 class UnknownFormat(ReconcileError):
     """A format the report does not have; `str()` names the valid ones."""
 
 
-def names_for(kind: type) -> list[str]:
-    """The formats a report type can be rendered in, in registry order."""
-    return [name for name, spec in FORMATS.items() if kind in spec.renderers]
+def names_for(kind: type | str) -> list[str]:
+    """The formats a report type (or its class name) can be rendered in, in registry order."""
+    key = kind_name(kind)
+    return [name for name, spec in FORMATS.items() if key in spec.renderers]
 
 
 def canonical(name: str) -> str | None:
@@ -73,7 +83,7 @@ def by_extension(path: Path) -> str | None:
     return next((key for key, spec in FORMATS.items() if suffix in spec.extensions), None)
 
 
-def choose(kind: type, given: str | None, output: Path | None) -> str:
+def choose(kind: type | str, given: str | None, output: Path | None) -> str:
     """`--format` when given, else the extension of `-o FILE` when it names a format, else the table."""
     valid = names_for(kind)
     if given is not None:
@@ -93,7 +103,7 @@ def choose(kind: type, given: str | None, output: Path | None) -> str:
 def render(report: object, name: str, color: bool = False, width: int | None = None) -> str:
     """`width`: the terminal's columns, for the renderers that fold long lines (None: never fold)."""
     spec = FORMATS[name]
-    renderer = spec.renderers[type(report)]
+    renderer = renderer_of(spec, type(report))
     if not spec.terminal:
         return renderer(report)
     if width and "width" in inspect.signature(renderer).parameters:
