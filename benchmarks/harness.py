@@ -82,10 +82,16 @@ class Row:
     note: str = ""
     cpu_override_s: float | None = None  # e.g. the comparison core's own CPU, not the process's
     met: bool | None = None  # set by the scenario from its target
+    ideal_s: float | None = None  # the ideal client's median wall, measured in the same run (alternating)
 
     @property
     def wall_s(self) -> float:
         return statistics.median(s.wall_s for s in self.samples) if self.samples else float("nan")
+
+    @property
+    def ratio(self) -> float:
+        """Our wall over the ideal client's (nan without one)."""
+        return self.wall_s / self.ideal_s if self.ideal_s else float("nan")
 
     @property
     def cpu_s(self) -> float:
@@ -112,13 +118,20 @@ class BenchError(RuntimeError):
     """A scenario did not do the work it measures (wrong exit code, wrong request count...)."""
 
 
+def cpu_text(seconds: float) -> str:
+    """Seconds with two decimals; a per-request figure (under 10 ms) in milliseconds instead of 0.00."""
+    return f"{seconds * 1000:.3f} ms" if 0 < seconds < 0.01 else f"{seconds:.2f}"
+
+
 def render(rows: Sequence[Row]) -> str:
-    headers = ("scenario", "wall s (median)", "runs", "requests", "CPU s", "peak RSS MB", "target", "met", "note")
+    headers = ("scenario", "wall s (median)", "ideal s", "ratio", "runs", "requests", "CPU s", "peak RSS MB",
+               "target", "met", "note")
     table = [headers]
     for row in rows:
+        ideal = ("-", "-") if row.ideal_s is None else (f"{row.ideal_s:.2f}", f"{row.ratio:.2f} ×")
         table.append((
-            row.scenario, f"{row.wall_s:.2f}", str(len(row.samples)),
-            "-" if row.requests is None else str(row.requests), f"{row.cpu_s:.2f}", f"{row.peak_rss_mb:.0f}",
+            row.scenario, f"{row.wall_s:.2f}", *ideal, str(len(row.samples)),
+            "-" if row.requests is None else str(row.requests), cpu_text(row.cpu_s), f"{row.peak_rss_mb:.0f}",
             row.target, {True: "yes", False: "NO", None: "-"}[row.met], row.note,
         ))
     widths = [max(len(line[i]) for line in table) for i in range(len(headers))]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import textwrap
 from collections import Counter
@@ -23,7 +24,7 @@ from tests.fakes.pve_server import Estate as FakeEstate
 from tests.fakes.pve_server import FakePVE
 
 from .estate import PROXMOX_HOST, SECRET_ENV, SITE, TOKEN_ID, TOKEN_SECRET, Estate, EstateSpec
-from .harness import BenchError, ProcessSample, reconcile_command, run_measured
+from .harness import REPO, BenchError, ProcessSample, reconcile_command, run_measured
 
 
 def write_site(sites_dir: Path, bindings_root: Path, srv: FakePVE | None, ssh: str = "",
@@ -120,6 +121,35 @@ class PveBench:
         if have != wanted or sum(got.values()) != sum(wanted.values()):
             raise BenchError(f"guest findings {dict(got)}, expected {wanted}")
         expect_requests(requests, self.estate.reconcile_requests(), "reconcile")
+
+
+    def ideal(self, concurrency: int) -> ProcessSample:
+        """The ideal client (benchmarks/pve_ideal.py) in a child process: exactly the requests the last reconcile
+        made, in its order (the listing alone, then the rest `concurrency` at a time), on one keep-alive session
+        verified against the same ca_file, parsing nothing. Checked: every request was answered and counted."""
+        paths = self.srv.paths()
+        listing = self.dir / "requests.txt"
+        listing.write_text("\n".join(paths) + "\n")
+        self.srv.reset_requests()
+        sample = run_measured([sys.executable, "-m", "benchmarks.pve_ideal", "fanout", "--url", self.srv.url,
+                               "--ca-file", str(self.srv.cert_path), "--paths", str(listing),
+                               "--concurrency", str(concurrency)], cwd=REPO, env=child_env(PYTHONPATH=str(REPO)))
+        result = json.loads(sample.stdout or "{}")
+        if sample.exit_code != 0 or result.get("ok") != len(paths) or len(self.srv.requests) != len(paths):
+            raise BenchError(f"the ideal Proxmox client failed: {sample.stderr.strip()[-300:]}")
+        return sample
+
+    def request_cpu(self, repeat: int = 5) -> dict[str, float]:
+        """Client CPU per request, ideal client vs the reconciler's (benchmarks/pve_ideal.py `cpu`), over the
+        requests of the last reconcile."""
+        listing = self.dir / "requests.txt"
+        listing.write_text("\n".join(self.srv.paths()) + "\n")
+        sample = run_measured([sys.executable, "-m", "benchmarks.pve_ideal", "cpu", "--url", self.srv.url,
+                               "--ca-file", str(self.srv.cert_path), "--paths", str(listing), "--repeat",
+                               str(repeat)], cwd=REPO, env=child_env(PYTHONPATH=str(REPO)))
+        if sample.exit_code != 0:
+            raise BenchError(f"the per-request CPU probe failed: {sample.stderr.strip()[-300:]}")
+        return json.loads(sample.stdout)
 
 
 def expect_requests(got: int, wanted: int, what: str) -> None:

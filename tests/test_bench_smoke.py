@@ -52,6 +52,19 @@ def test_pve_bench_counts_one_listing_plus_one_request_per_guest_needing_detail(
         assert srv.count("access/permissions") == 1
 
 
+def test_the_ideal_proxmox_client_makes_exactly_the_requests_of_the_reconcile() -> None:
+    """The ratio's denominator does the same work: the same paths, the listing first, authenticated, over TLS
+    verified against the same ca_file (a failed verification would be a failed request, hence a BenchError)."""
+    with PveBench(EstateSpec(guests=30, nodes=3), delay_s=0.0) as bench:
+        bench.reconcile()
+        ours = bench.srv.paths()
+        bench.ideal(8)
+        assert sorted(bench.srv.paths()) == sorted(ours) and bench.srv.paths()[0] == ours[0] == "cluster/resources"
+        assert all(r.authenticated for r in bench.srv.requests)
+        cpu = bench.request_cpu(repeat=1)
+        assert cpu["requests"] == len(ours) and cpu["ideal_ms"] > 0 and cpu["reconciler_ms"] > 0
+
+
 def test_pve_bench_refuses_a_run_that_did_less_work() -> None:
     with pytest.raises(BenchError, match="expected exactly 10"):
         expect_requests(9, 10, "reconcile")

@@ -6,8 +6,10 @@ demo) never imports requests, urllib3 and proxmoxer (about 0.09 s): `collect_hos
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+from http import HTTPStatus
 from typing import Any
 
 import requests
@@ -67,21 +69,24 @@ class ProxmoxClient:
         adapter = _GuardedAdapter(cfg.fingerprint, pool_size=max(cfg.concurrency, 1) + 2)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
+        # Each GET goes straight to the guarded adapter with a copy of one request prepared here (proxmoxer's
+        # token header included): proxmoxer's per-call resource chain and requests' per-call session work
+        # (cookies, hooks, redirects, environment) cost more CPU than the request itself (docs/performance.md).
+        self._adapter = adapter
+        self._base = self._api._store["base_url"]
+        self._template = session.prepare_request(requests.Request("GET", self._base))
+        self._verify = _verify_setting(cfg)
 
     def get(self, path: str, /, **params: Any) -> Any:
         """GET `path` (e.g. "cluster/resources") and return its `data`, or raise ApiFailure. Positional only: a
         query parameter may itself be called `path` (`/access/permissions?path=/storage/x`)."""
-        from proxmoxer.core import ResourceException
-
         with self._count_lock:  # `+=` is not atomic across the per-guest worker threads
             self.requests += 1
+        request = self._template.copy()
+        request.prepare_url(f"{self._base}/{path.strip('/')}", params or None)
         try:
-            resource = self._api
-            for segment in path.strip("/").split("/"):
-                resource = getattr(resource, segment)
-            data = resource.get(**params)
-        except ResourceException as exc:
-            raise _classify_status(exc.status_code, str(exc.content or exc.status_message)) from None
+            response = self._adapter.send(request, timeout=self.cfg.timeout_s, verify=self._verify)
+            body = response.content
         except requests.exceptions.SSLError as exc:
             raise ApiFailure(Reason.TLS_ERROR, _tls_detail(exc)) from None
         except (requests.exceptions.Timeout, TimeoutError):
@@ -91,15 +96,22 @@ class ProxmoxClient:
             raise ApiFailure(Reason.API_ERROR, f"{self.cfg.url}: {_connection_detail(exc)}") from None
         except requests.exceptions.RequestException as exc:
             raise ApiFailure(Reason.API_ERROR, type(exc).__name__) from None
-        except ValueError:
+        status = response.status_code
+        if status >= 400:  # PVE says why in the reason phrase ("guest agent is not running")
+            raise _classify_status(status, str(response.reason or _STATUS_TEXT.get(status, "")))
+        if not 200 <= status <= 299:
+            raise ApiFailure(Reason.API_ERROR, f"GET /{path}: unexpected HTTP {status}")
+        try:
+            return json.loads(body)["data"]
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
             raise ApiFailure(Reason.API_ERROR, f"GET /{path}: response is not JSON") from None
         except (KeyError, TypeError):
-            # proxmoxer indexes the body with ["data"]: a JSON answer of another shape lands here
             raise ApiFailure(Reason.API_ERROR, f"GET /{path}: response has no 'data' member") from None
-        if isinstance(data, dict) and set(data) == {"errors"}:
-            # proxmoxer's way of saying "2xx, but the body was not JSON"
-            raise ApiFailure(Reason.API_ERROR, f"GET /{path}: response is not JSON")
-        return data
+
+
+# The standard phrase of a status whose answer has none; 595/596 are pveproxy's own (node unreachable).
+_STATUS_TEXT = {**{status.value: status.phrase for status in HTTPStatus},
+                595: "Errors during connection establishment, proxy handshake", 596: "Connection timed out"}
 
 
 def _host_port(url: str) -> tuple[str, int]:
