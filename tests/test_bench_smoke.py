@@ -145,3 +145,15 @@ def test_host_views_group_the_declared_stacks_of_each_docker_host() -> None:
     assert sorted(views) == ["h1", "h2", "h3"]
     assert [s.name for s in views["h1"].declared] == ["a", "c"] and views["h3"].declared == ()
     assert all(v.gap is not None and v.gap.reason.value == "skipped" for v in views.values())
+
+
+def test_start_up_rows_run_each_command_beside_the_bare_interpreter() -> None:
+    from benchmarks.run import startup_rows
+
+    rows = startup_rows(1)
+    assert [r.scenario.split(",")[0] for r in rows] == [
+        "(floor) the interpreter alone: python -c pass", "`reconcile --version`", "`reconcile --help`",
+        "`reconcile --site demo`"]
+    assert all(len(r.samples) == 1 for r in rows)
+    assert all(r.ideal_s == rows[0].wall_s and r.met is not None for r in rows[1:])
+    assert "Usage: reconcile" in rows[2].samples[0].stdout and rows[3].samples[0].exit_code == 1
