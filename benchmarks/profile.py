@@ -25,16 +25,16 @@ def pve_child(sites_dir: Path) -> None:
     """Each phase of `engine.reconcile` for the bench site, timed; plus the per-request latency."""
     started = time.perf_counter()
     from reconciler import engine
-    from reconciler.collect import proxmox
+    from reconciler.collect import pve_client
     from reconciler.model import LiveState
     from reconciler.sites import load_sites
 
     phases = {"imports": time.perf_counter() - started}
     latencies: list[float] = []
     cpu: list[float] = []
-    get = proxmox.ProxmoxClient.get
+    get = pve_client.ProxmoxClient.get
 
-    def timed_get(self: proxmox.ProxmoxClient, path: str, **params: object) -> object:
+    def timed_get(self: pve_client.ProxmoxClient, path: str, /, **params: object) -> object:
         wall, thread_cpu = time.perf_counter(), time.thread_time()
         try:
             return get(self, path, **params)
@@ -42,7 +42,7 @@ def pve_child(sites_dir: Path) -> None:
             latencies.append(time.perf_counter() - wall)
             cpu.append(time.thread_time() - thread_cpu)
 
-    proxmox.ProxmoxClient.get = timed_get  # type: ignore[method-assign]
+    pve_client.ProxmoxClient.get = timed_get  # type: ignore[method-assign]
     configs = load_sites(["bench"], sites_dir, None)
     mark = time.perf_counter()
     site = engine.load_declared(configs[0])
