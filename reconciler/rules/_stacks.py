@@ -7,13 +7,19 @@ A docker host is *observed* only when its observation says so; a host with no ob
 Matching on an observed host: by project name (exact, then compose-normalised: lowercase, only
 `a-z0-9_-`), then a still unmatched declared stack whose path is a live project's working directory
 (a renamed project: one `drifted` name finding instead of a missing + an unregistered one).
+
+Everything a rule looks up per container or per stack is indexed once per host, when the view is made: live
+containers by name and by project, the unclaimed projects' names, live projects by directory, and the
+registered containers of each missing stack. The cost of the docker rules grows with the containers and
+stacks of a host, not with their product (benchmarks/growth_rules.py measures it).
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from ..model import (
     Declared,
@@ -21,6 +27,7 @@ from ..model import (
     DeclaredStack,
     DockerObservation,
     Gap,
+    LiveContainer,
     LiveStack,
     LiveState,
     Reason,
@@ -45,10 +52,22 @@ class HostView:
     matches: tuple[StackMatch, ...] = ()  # only for observed hosts
     unclaimed: tuple[LiveStack, ...] = ()  # live stacks no declaration claims (observed hosts)
     registered: tuple[DeclaredContainer, ...] = ()  # SERVICE_REGISTRY containers on this host
+    # indexes of an observed host, built once with the view (empty otherwise)
+    live_by_name: Mapping[str, LiveContainer] = field(default_factory=dict)  # the first live container of a name
+    by_project: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # live container names per project
+    unclaimed_names: frozenset[str] = frozenset()  # names of the unclaimed live stacks
+    missing: tuple[tuple[DeclaredStack, tuple[DeclaredContainer, ...]], ...] = ()  # missing stacks, their containers
+    missing_folders: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())  # (as written, expanded)
 
     @property
     def observed(self) -> bool:
         return self.gap is None and self.observation is not None
+
+    def hides(self, container: DeclaredContainer) -> bool:
+        """Whether a registered container of this host belongs to one of its missing stacks (`belongs_to`)."""
+        keys = folder_keys(container.compose, self.home)
+        written, expanded = self.missing_folders
+        return keys is not None and (keys[0] in written or (keys[1] is not None and keys[1] in expanded))
 
     @property
     def home(self) -> str | None:
@@ -70,20 +89,55 @@ def view_hosts(scope: SiteScope, declared_state: Declared, live_state: LiveState
     registered: dict[str, list[DeclaredContainer]] = {}
     for container in declared_state.containers:
         registered.setdefault(container.host, []).append(container)
-    return tuple(replace(_view(target, tuple(stacks.get(target, ())), observations.get(target)),
-                         registered=tuple(registered.get(target, ())))
+    return tuple(_view(target, tuple(stacks.get(target, ())), observations.get(target),
+                       tuple(registered.get(target, ())))
                  for target in sorted(scope.docker_targets))
 
 
-def _view(target: str, declared: tuple[DeclaredStack, ...], obs: DockerObservation | None) -> HostView:
+def _view(target: str, declared: tuple[DeclaredStack, ...], obs: DockerObservation | None,
+          registered: tuple[DeclaredContainer, ...]) -> HostView:
     if obs is None:
         gap = Gap("docker_host", Reason.SKIPPED, "docker hosts were not collected in this run", target=target)
-        return HostView(target, None, gap, declared)
+        return HostView(target, None, gap, declared, registered=registered)
     if not obs.observed:
         gap = obs.gap or Gap("docker_host", Reason.SSH_ERROR, "not observed", target=target)
-        return HostView(target, obs, gap, declared)
+        return HostView(target, obs, gap, declared, registered=registered)
     matches, unclaimed = _match(declared, obs)
-    return HostView(target, obs, None, declared, matches, unclaimed)
+    live_by_name: dict[str, LiveContainer] = {}
+    by_project: dict[str, list[str]] = {}
+    for container in obs.containers:
+        live_by_name.setdefault(container.name, container)
+        by_project.setdefault(container.project, []).append(container.name)
+    members, folders = _missing_index(tuple(m.declared for m in matches if m.live is None), registered, obs.home)
+    return HostView(target, obs, None, declared, matches, unclaimed, registered, live_by_name=live_by_name,
+                    by_project={project: tuple(names) for project, names in by_project.items()},
+                    unclaimed_names=frozenset(s.name for s in unclaimed), missing=members, missing_folders=folders)
+
+
+def _missing_index(missing: tuple[DeclaredStack, ...], registered: tuple[DeclaredContainer, ...], home: str | None
+                   ) -> tuple[tuple[tuple[DeclaredStack, tuple[DeclaredContainer, ...]], ...],
+                              tuple[frozenset[str], frozenset[str]]]:
+    """Each missing stack with the registered containers that belong to it (`belongs_to`, registry order), and
+    the missing stacks' folders (as written, `~`-expanded) that `HostView.hides` looks a container's up in."""
+    if not missing:
+        return (), (frozenset(), frozenset())
+    written: dict[str, list[int]] = {}
+    expanded: dict[str, list[int]] = {}
+    for index, container in enumerate(registered):
+        keys = folder_keys(container.compose, home)
+        if keys is not None:
+            written.setdefault(keys[0], []).append(index)
+            if keys[1] is not None:
+                expanded.setdefault(keys[1], []).append(index)
+    members, folders = [], []
+    for stack in missing:
+        keys = folder_keys(stack.path, home, stack=True)
+        hits: set[int] = set()
+        if keys is not None:
+            folders.append(keys)
+            hits.update(written.get(keys[0], ()), expanded.get(keys[1], ()) if keys[1] is not None else ())
+        members.append((stack, tuple(registered[i] for i in sorted(hits) if registered[i].host == stack.target)))
+    return tuple(members), (frozenset(k[0] for k in folders), frozenset(k[1] for k in folders if k[1] is not None))
 
 
 def _match(declared: tuple[DeclaredStack, ...], obs: DockerObservation) -> tuple[tuple[StackMatch, ...], tuple]:
@@ -96,11 +150,24 @@ def _match(declared: tuple[DeclaredStack, ...], obs: DockerObservation) -> tuple
         if hit is not None and hit.name not in claimed:
             claimed.add(hit.name)
             found[index] = StackMatch(stack, hit)
+    by_dir: dict[str, list[LiveStack]] | None = None  # live stacks by directory (file order), when first needed
+    passed: dict[str, int] = {}  # per directory: how many of its first stacks are claimed (claims only grow)
     for index, stack in enumerate(declared):
         if index in found:
             continue
         want = expand_path(stack.path, obs.home)
-        hit = next((s for s in obs.stacks if s.name not in claimed and want and want in live_dirs(s)), None)
+        hit = None
+        if want:
+            if by_dir is None:
+                by_dir = {}
+                for live_stack in obs.stacks:
+                    for folder in live_dirs(live_stack):
+                        by_dir.setdefault(folder, []).append(live_stack)
+            candidates, first = by_dir.get(want, []), passed.get(want, 0)
+            while first < len(candidates) and candidates[first].name in claimed:
+                first += 1
+            passed[want] = first
+            hit = candidates[first] if first < len(candidates) else None
         if hit is not None:
             claimed.add(hit.name)
             found[index] = StackMatch(stack, hit, renamed=True)
@@ -146,13 +213,21 @@ def live_dirs(stack: LiveStack) -> set[str]:
 def belongs_to(container: DeclaredContainer, stack: DeclaredStack, home: str | None) -> bool:
     """Whether a registered container is a service of `stack`: its compose file is the stack's or lies in the
     stack's folder (both as written, or both with `~` expanded against the host's $HOME)."""
-    if container.host != stack.target or not container.compose or not stack.path:
+    if container.host != stack.target:
         return False
-    folder = posixpath.dirname(container.compose.strip())
-    if folder.rstrip("/") == stack.path.strip().rstrip("/"):
-        return True
-    expanded, path = expand_path(folder, home), expand_path(stack.path, home)
-    return expanded is not None and path is not None and expanded.rstrip("/") == path.rstrip("/")
+    mine, theirs = folder_keys(container.compose, home), folder_keys(stack.path, home, stack=True)
+    return mine is not None and theirs is not None and (
+        mine[0] == theirs[0] or (mine[1] is not None and mine[1] == theirs[1]))
+
+
+def folder_keys(path: str | None, home: str | None, stack: bool = False) -> tuple[str, str | None] | None:
+    """The folder `belongs_to` compares, as written and `~`-expanded (None when it cannot be expanded): a
+    container's is its compose file's directory, a stack's (`stack=True`) its path; None without a path."""
+    if not path:
+        return None
+    folder = path.strip() if stack else posixpath.dirname(path.strip())
+    expanded = expand_path(path if stack else folder, home)
+    return folder.rstrip("/"), expanded.rstrip("/") if expanded is not None else None
 
 
 def missing_stacks(view: HostView) -> tuple[DeclaredStack, ...]:

@@ -23,10 +23,10 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         view = views.get(declared.host)
         if view is None or view.observation is None:
             continue
-        live = next((c for c in view.observation.containers if c.name == declared.container), None)
+        live = view.live_by_name.get(declared.container)
         if live is None:
             continue
-        if live.project and any(s.name == live.project for s in view.unclaimed):
+        if live.project and live.project in view.unclaimed_names:
             continue
         status = declared.status or "active"
         running = live.state == "running"

@@ -11,21 +11,20 @@ from collections.abc import Iterator
 
 from ..model import Finding, Kind, Severity
 from . import RuleContext
-from ._stacks import belongs_to, container_subject, missing_stacks
+from ._stacks import container_subject
 
 RULE_ID = "container-missing"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     views = {v.target: v for v in ctx.hosts if v.observed and v.observation is not None}
-    missing = {target: missing_stacks(view) for target, view in views.items()}
     for declared in ctx.declared.containers:
         view = views.get(declared.host)
         if view is None or view.observation is None:
             continue
-        if any(c.name == declared.container for c in view.observation.containers):
+        if declared.container in view.live_by_name:
             continue
-        if any(belongs_to(declared, stack, view.home) for stack in missing[declared.host]):
+        if view.hides(declared):
             continue  # its stack is missing: stack-missing names it, one finding for one cause
         status = declared.status or "active"
         if status not in ("active", "deprecated"):

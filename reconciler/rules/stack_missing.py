@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from ..model import Finding, Kind, Severity
 from . import RuleContext
-from ._stacks import belongs_to, container_subject, missing_stacks, stack_subject
+from ._stacks import container_subject, stack_subject
 
 RULE_ID = "stack-missing"
 
@@ -19,8 +19,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     for view in ctx.hosts:
         if not view.observed:
             continue  # unobservable: stack-unknown reports it, never as missing
-        for stack in missing_stacks(view):
-            gone = [c for c in view.registered if belongs_to(c, stack, view.home)]
+        for stack, gone in view.missing:  # the missing stacks, each with its registered containers
             also = f"; its registered container(s) {', '.join(c.container for c in gone)} with it" if gone else ""
             yield Finding(
                 kind=Kind.MISSING, rule=RULE_ID, subject=stack_subject(ctx.scope.site, view.target, stack.name),

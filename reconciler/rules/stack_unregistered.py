@@ -20,7 +20,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if not view.observed or view.observation is None:
             continue
         for stack in view.unclaimed:
-            names = sorted(c.name for c in view.observation.containers if c.project == stack.name)
+            names = sorted(view.by_project.get(stack.name, ()))
             shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
             where = f" in {stack.working_dir}" if stack.working_dir else ""
             status = stack.status_text or "no containers"

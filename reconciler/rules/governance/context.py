@@ -3,12 +3,17 @@
 Pure: `build_context` only indexes what `load_governance` already read. Guests are keyed by
 (Proxmox host, vmid); names are resolved in a fixed order (ssh target id, then hostname) and
 addresses only as a fallback, so the same hostname on two sites never confuses a lookup.
+
+Every per-guest lookup into another file (its registry host, backup targets, health probes, compose
+targets, ssh targets at its address) reads a table `build_context` made in one pass over that file, in
+file order, so a rule that asks for each guest costs guests + entries, not their product
+(benchmarks/growth_rules.py measures it). Each answers exactly what a scan of the file in order would.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import ip_address
 
 from ...bindings.backup import BackupTarget
@@ -16,6 +21,7 @@ from ...bindings.compose_targets import ComposeTarget
 from ...bindings.governance import GovernanceBindings
 from ...bindings.health import HealthEndpoint
 from ...bindings.service_registry import RegistryHost
+from ...bindings.ssh_targets import SshTarget
 from ...model import GONE, DeclaredGuest, Finding, Kind, Severity, SourceRef, Subject
 from ...settings import GovernancePolicy, RuleScope
 
@@ -31,6 +37,13 @@ class GovernanceContext:
     by_hostname: dict[str, tuple[DeclaredGuest, ...]] = field(default_factory=dict)
     by_address: dict[str, tuple[DeclaredGuest, ...]] = field(default_factory=dict)
     by_vmid: dict[int, tuple[DeclaredGuest, ...]] = field(default_factory=dict)
+    # the other files' entries, indexed once by build_context (file order kept within each key)
+    registry_by_key: dict[tuple[str | None, int | None], RegistryHost] = field(default_factory=dict)
+    backups_by_vmid: dict[int, tuple[BackupTarget, ...]] = field(default_factory=dict)  # vzdump globs' vmid
+    probes_by_guest: dict[int, tuple[tuple[int, HealthEndpoint], ...]] = field(default_factory=dict)
+    probes_by_url_host: dict[str, tuple[tuple[int, HealthEndpoint], ...]] = field(default_factory=dict)
+    compose_by_ssh_target: dict[str | None, tuple[ComposeTarget, ...]] = field(default_factory=dict)
+    ssh_by_host: dict[str, tuple[tuple[int, SshTarget], ...]] = field(default_factory=dict)
 
     @property
     def site(self) -> str:
@@ -121,11 +134,11 @@ class GovernanceContext:
         return {a for a in (guest.tailscale_ip, guest.lan_ip) if a}
 
     def registry_host(self, guest: DeclaredGuest) -> RegistryHost | None:
-        hosts = self.bindings.registry.hosts
-        for entry in hosts.values():
-            if entry.vmid == guest.vmid and entry.proxmox_host == guest.proxmox_host:
-                return entry
-        entry = hosts.get(guest.hostname)
+        """The first `hosts:` entry with the guest's vmid and Proxmox host, else the entry of its hostname."""
+        found = self.registry_by_key.get((guest.proxmox_host, guest.vmid))
+        if found is not None:
+            return found
+        entry = self.bindings.registry.hosts.get(guest.hostname)
         if entry is None:
             return None
         if entry.vmid is not None and entry.vmid != guest.vmid:
@@ -141,31 +154,28 @@ class GovernanceContext:
 
     def backups_naming(self, vmid: int, proxmox_host: str | None) -> list[BackupTarget]:
         """Backup targets whose vzdump glob names `vmid`, on `proxmox_host` or on a host that is not a Proxmox host."""
-        found = []
-        for target in self.bindings.backup.targets:
-            parsed = target.vzdump
-            if parsed is None or parsed[1] != vmid:
-                continue
-            if target.host in self.proxmox_hosts and target.host != proxmox_host:
-                continue
-            found.append(target)
-        return found
+        return [t for t in self.backups_by_vmid.get(vmid, ())
+                if t.host not in self.proxmox_hosts or t.host == proxmox_host]
 
     def health_endpoints(self, guest: DeclaredGuest) -> list[tuple[HealthEndpoint, str]]:
-        """(endpoint, how it was matched: "name" or "address") for every probe of this guest."""
-        found = []
-        addresses = self.addresses(guest)
-        for endpoint in self.bindings.health.endpoints:
-            if self.resolve_name(endpoint.host) is guest:
-                found.append((endpoint, "name"))
-            elif self.resolve_name(endpoint.host) is None and endpoint.url_host in addresses:
-                found.append((endpoint, "address"))
-        return found
+        """(endpoint, how it was matched: "name" or "address") for every probe of this guest, in file order.
+
+        "name": the probe's host resolves to this guest (this very object: use the context's own guests);
+        "address": its host resolves to no guest and its URL's host is one of the guest's addresses."""
+        found = [(i, e, "name") for i, e in self.probes_by_guest.get(id(guest), ())]
+        for address in self.addresses(guest):
+            found += [(i, e, "address") for i, e in self.probes_by_url_host.get(address, ())]
+        return [(e, how) for _, e, how in sorted(found, key=lambda hit: hit[0])]
 
     def compose_targets(self, guest: DeclaredGuest) -> list[ComposeTarget]:
         if not guest.ssh_target:
             return []
-        return [t for t in self.bindings.compose.targets.values() if t.ssh_target == guest.ssh_target]
+        return list(self.compose_by_ssh_target.get(guest.ssh_target, ()))
+
+    def ssh_targets_at(self, guest: DeclaredGuest) -> list[SshTarget]:
+        """ssh targets (file order) whose host is one of the guest's addresses."""
+        found = [hit for address in self.addresses(guest) for hit in self.ssh_by_host.get(address, ())]
+        return [t for _, t in sorted(found, key=lambda hit: hit[0])]
 
     # ── findings ─────────────────────────────────────────────────────────────
 
@@ -206,7 +216,7 @@ def build_context(bindings: GovernanceBindings, policy: GovernancePolicy) -> Gov
     for site in bindings.placement.sites.values():
         proxmox_hosts.update(site.proxmox_hosts)
     proxmox_hosts.update(h.name for h in bindings.placement.hosts.values() if h.kind == "proxmox")
-    return GovernanceContext(
+    ctx = GovernanceContext(
         bindings=bindings, policy=policy, guests=guests, site_guests=site_guests,
         proxmox_hosts=frozenset(proxmox_hosts),
         by_ssh_target=_group(guests, lambda g: [g.ssh_target] if g.ssh_target else []),
@@ -214,13 +224,38 @@ def build_context(bindings: GovernanceBindings, policy: GovernancePolicy) -> Gov
         by_address=_group(guests, lambda g: [_norm(a) for a in (g.tailscale_ip, g.lan_ip) if a]),
         by_vmid=_group(guests, lambda g: [g.vmid]),
     )
+    return replace(ctx, **_file_tables(ctx))
 
 
-def _group(guests: Iterable[DeclaredGuest], keys) -> dict:
+def _file_tables(ctx: GovernanceContext) -> dict[str, dict]:
+    """The context's tables of the other files' entries: one pass over each file, file order kept per key."""
+    b = ctx.bindings
+    registry: dict[tuple[str | None, int | None], RegistryHost] = {}
+    for entry in b.registry.hosts.values():
+        registry.setdefault((entry.proxmox_host, entry.vmid), entry)  # the first one a scan would meet
+    by_guest: dict[int, list[tuple[int, HealthEndpoint]]] = {}
+    by_url_host: dict[str, list[tuple[int, HealthEndpoint]]] = {}
+    for index, endpoint in enumerate(b.health.endpoints):
+        guest = ctx.resolve_name(endpoint.host)
+        if guest is not None:  # keyed by identity: the context's guests live as long as it does
+            by_guest.setdefault(id(guest), []).append((index, endpoint))
+        elif endpoint.url_host:
+            by_url_host.setdefault(endpoint.url_host, []).append((index, endpoint))
+    return {
+        "registry_by_key": registry,
+        "backups_by_vmid": _group(b.backup.targets, lambda t: [t.vzdump[1]] if t.vzdump is not None else []),
+        "probes_by_guest": {k: tuple(v) for k, v in by_guest.items()},
+        "probes_by_url_host": {k: tuple(v) for k, v in by_url_host.items()},
+        "compose_by_ssh_target": _group(b.compose.targets.values(), lambda t: [t.ssh_target]),
+        "ssh_by_host": _group(enumerate(b.ssh.targets.values()), lambda hit: [hit[1].host] if hit[1].host else []),
+    }
+
+
+def _group(items: Iterable, keys) -> dict:
     table: dict = {}
-    for guest in guests:
-        for key in keys(guest):
-            table.setdefault(key, []).append(guest)
+    for item in items:
+        for key in keys(item):
+            table.setdefault(key, []).append(item)
     return {k: tuple(v) for k, v in table.items()}
 
 

@@ -32,7 +32,7 @@ def check(ctx: GovernanceContext) -> Iterator[Finding]:
             continue
         target = ssh.get(guest.ssh_target)
         if target is None:
-            by_address = [t.id for t in ssh.targets.values() if t.host and t.host in ctx.addresses(guest)]
+            by_address = [t.id for t in ctx.ssh_targets_at(guest)]
             hint = (f"set ssh_target to '{by_address[0]}' (its host is this guest's address)" if by_address
                     else f"add a target with id '{guest.ssh_target}' to {ssh.shown}")
             yield ctx.guest_finding(RULE_ID, scope, guest, "ssh_target",
