@@ -8,10 +8,10 @@ own selection rules (pool, vmid list, all minus exclude, node) on the guest's li
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
-from ..bindings.backup import BackupInventory
-from ..model import EXPECTED_LIVE, GONE, DeclaredGuest, Finding, Kind, LiveGuest, SourceRef
+from ..bindings.backup import BackupInventory, BackupTarget
+from ..model import EXPECTED_LIVE, GONE, DeclaredGuest, Finding, GuestType, Kind, LiveGuest, SourceRef
 from ..model.backup import BackupJob
 from . import RuleContext
 from ._guests import subject_of
@@ -23,6 +23,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     backups, view = ctx.backups, ctx.backup_view
     if backups is None or not backups.present:
         return
+    names, vzdump_targets = backups.inventory.by_name, _vzdump_targets(backups.inventory)
     for guest in ctx.declared.guests:
         obs = view.pve.get(guest.proxmox_host)
         if guest.proxmox_host not in ctx.scope.proxmox_hosts or obs is None or obs.jobs is None:
@@ -31,19 +32,31 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if guest.status in GONE:
             yield from _still_listed(guest, live, obs.jobs, ctx.scope.site)
             continue
-        claim = _claim(guest, backups.inventory)
+        claim = _claim(guest, names, vzdump_targets)
         if claim is None or guest.status not in EXPECTED_LIVE or live is None:
             continue  # not declared as backed up, or not live (guest-missing / guest-unknown say so)
         if not any(job.covers(live.vmid, live.node, live.pool) for job in obs.jobs):
             yield _uncovered(guest, live, obs.jobs, claim, ctx.scope.site)
 
 
-def _claim(guest: DeclaredGuest, inventory: BackupInventory) -> tuple[str, tuple[SourceRef, ...]] | None:
+def _vzdump_targets(inventory: BackupInventory) -> dict[tuple[str | None, GuestType, int], BackupTarget]:
+    """(host, guest type, vmid) → the first enabled target whose glob names that guest's vzdump files: built
+    once per run, so each guest is one lookup, not a regex over every target."""
+    found: dict[tuple[str | None, GuestType, int], BackupTarget] = {}
+    for target in inventory.targets:
+        vzdump = target.vzdump if target.enabled else None
+        if vzdump is not None:
+            found.setdefault((target.host, *vzdump), target)
+    return found
+
+
+def _claim(guest: DeclaredGuest, names: Mapping[str, BackupTarget],
+           vzdump_targets: Mapping[tuple[str | None, GuestType, int], BackupTarget],
+           ) -> tuple[str, tuple[SourceRef, ...]] | None:
     """Why the bindings say this guest is backed up, and where (the lifecycle line and the inventory target's);
     None when they do not."""
-    named = inventory.by_name.get(guest.backup_target) if guest.backup_target else None
-    globbed = next((t for t in inventory.targets if t.enabled and t.host == guest.proxmox_host
-                    and t.covers(guest.vm_type, guest.vmid)), None)
+    named = names.get(guest.backup_target) if guest.backup_target else None
+    globbed = vzdump_targets.get((guest.proxmox_host, guest.vm_type, guest.vmid))
     target = named or globbed
     if guest.backup_target:
         return (f"backup_target {guest.backup_target}",
