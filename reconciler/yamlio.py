@@ -398,10 +398,8 @@ class _Stream:
             result = self.scalars.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             raise _Stop(BindingsError(f"{where}: {_one_line(str(getattr(exc, 'problem', exc)))}")) from None
-        except (ValueError, ArithmeticError, IndexError):  # e.g. `!!int x`, an empty `!!int`, 5,000 digits
+        except (ValueError, ArithmeticError, LookupError):  # `!!int x`, an empty `!!int`, 5,000 digits, `!!bool x`
             raise _Stop(BindingsError(f"{where}: {_scalar_problem(node)}")) from None
-        except Exception as exc:  # (`!!bool x`: a KeyError) still raised as it is, but after what the file has first
-            raise _Stop(exc) from None
         if isinstance(result, int) and not isinstance(result, bool) and abs(result) >= _NUMBER_LIMIT:
             # hex/octal literals are not capped by int(), but str() of the result would fail later
             raise _Stop(BindingsError(f"{where}: number is too large (limit {MAX_NUMBER_DIGITS} digits)"))
