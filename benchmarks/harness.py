@@ -7,12 +7,13 @@ running in the runner's own threads never count against the reconciler.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,34 +42,53 @@ class ProcessSample:
     stderr: str
 
 
+# Runs the measured command as its own child and reports that child's figures. Linux records the old memory's
+# high-water mark at exec, so a command forked straight from the runner (which holds the fake servers, ~100 MB)
+# would report the runner's peak RSS as its own; this small interpreter in between keeps the figure the command's.
+_SPAWNER = """
+import json, os, sys, time
+started = time.perf_counter()
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+with open(sys.argv[1], "w") as out:
+    json.dump([wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status)], out)
+"""
+
+
 def run_measured(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None,
                  timeout_s: float = 600.0) -> ProcessSample:
-    """Run `argv` to completion; wall, CPU and peak RSS of that child alone.
+    """Run `argv` to completion; wall, CPU and peak RSS of that child alone (see `_SPAWNER`).
 
     The child may write and use bytecode caches as every installed program does: PYTHONDONTWRITEBYTECODE (set in
     some development shells) would make each run compile the package again, ~0.2 s that no user pays."""
     env = {k: v for k, v in (env if env is not None else os.environ).items() if k != "PYTHONDONTWRITEBYTECODE"}
     out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{os.getpid()}-{time.monotonic_ns()}"
+    program = shutil.which(argv[0], path=env.get("PATH")) if "/" not in argv[0] else argv[0]
+    if program is None:
+        raise BenchError(f"{argv[0]}: not found")
     with open(f"{out_path}.out", "w+b") as out, open(f"{out_path}.err", "w+b") as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(list(argv), stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd,
-                                env=env)
-        timer = threading.Timer(timeout_s, proc.kill)  # a hung child must not hang the benchmark
-        timer.start()
+        proc = subprocess.Popen([sys.executable, "-S", "-c", _SPAWNER, f"{out_path}.json", program, *argv[1:]],
+                                stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd, env=env,
+                                start_new_session=True)
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; tell Popen so it does not wait
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:  # a hung child must not hang the benchmark
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise BenchError(f"{' '.join(argv)[:200]}: still running after {timeout_s:g} s") from None
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    for suffix in (".out", ".err"):
-        Path(f"{out_path}{suffix}").unlink(missing_ok=True)
-    # ru_maxrss is in KiB on Linux
-    return ProcessSample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, stdout,
-                         stderr)
+    figures = Path(f"{out_path}.json")
+    try:
+        wall, cpu, max_rss_kib, code = json.loads(figures.read_text())
+    except (OSError, ValueError):
+        raise BenchError(f"{' '.join(argv)[:200]}: the measuring process failed: {stderr.strip()[-300:]}") from None
+    finally:
+        for suffix in (".out", ".err", ".json"):
+            Path(f"{out_path}{suffix}").unlink(missing_ok=True)
+    return ProcessSample(wall, cpu, max_rss_kib / 1024, code, stdout, stderr)  # ru_maxrss is in KiB on Linux
 
 
 @dataclass

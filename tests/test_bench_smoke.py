@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 from contextlib import redirect_stdout
 
 import pytest
@@ -126,6 +127,14 @@ def test_run_measured_reports_the_child_alone() -> None:
     sample = run_measured(["/bin/sh", "-c", "echo out; echo err >&2; exit 3"])
     assert (sample.exit_code, sample.stdout, sample.stderr) == (3, "out\n", "err\n")
     assert sample.wall_s > 0 and sample.peak_rss_mb > 0
+
+
+def test_peak_rss_is_the_childs_not_the_runners() -> None:
+    """Linux records the old memory's high-water mark at exec: the runner's size must not become the child's."""
+    ballast = b"x" * (200 * 2**20)  # the runner (this process) now holds 200 MB more
+    small = run_measured(["/bin/sh", "-c", "exit 0"])
+    big = run_measured([sys.executable, "-c", "b = b'x' * (120 * 2**20)"])
+    assert len(ballast) and small.peak_rss_mb < 50 and 120 < big.peak_rss_mb < 200, (small, big)
 
 
 def test_estate_generator_is_deterministic_and_declares_the_known_drift() -> None:
