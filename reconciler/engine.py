@@ -278,13 +278,16 @@ def observe_live(site: DeclaredSite, parts: frozenset[Part], skip_ssh: bool, pro
 
 
 def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None, now: dt.datetime | None = None,
-              parts: frozenset[Part] = ALL_PARTS, skip_ssh: bool = False, progress: Progress | None = None) -> Report:
-    """Run the whole pipeline for each site. `live_file` replaces every site's live sources with a snapshot.
+              parts: frozenset[Part] = ALL_PARTS, skip_ssh: bool = False, progress: Progress | None = None,
+              state: LiveState | None = None) -> Report:
+    """Run the whole pipeline for each site. `live_file` replaces every site's live sources with a snapshot;
+    `state` (with or without `live_file`, which then only names it) is that snapshot already loaded or taken.
 
     Every site's live sources are observed in parallel; meanwhile this thread runs the governance checks,
     which only read files, so they cost no wall time on a site with an API to wait for."""
     sites = [load_declared(cfg) for cfg in configs]
-    snapshot_of = {site.site: live_file or site.config.live_snapshot for site in sites}
+    given = live_file or Path("live-state") if state is not None else live_file
+    snapshot_of = {site.site: given or site.config.live_snapshot for site in sites}
     findings: list[Finding] = []
     sources: list[SourceStatus] = []
     errors: list[str] = []
@@ -294,7 +297,7 @@ def reconcile(configs: Sequence[SiteConfig], live_file: Path | None = None, now:
         pending = {site.site: pool.submit(observe_live, site, parts, skip_ssh, progress)
                    for site in sites if snapshot_of[site.site] is None}
         governance_of = {site.site: governance_findings(site) if Part.GOVERNANCE in parts else [] for site in sites}
-        snapshot_cache: dict[Path, LiveState] = {}
+        snapshot_cache: dict[Path, LiveState] = {given: state} if state is not None and given else {}
         for site in sites:
             snapshot_path = snapshot_of[site.site]
             if snapshot_path is not None:

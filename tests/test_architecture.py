@@ -21,7 +21,7 @@ MAX_LINES = 500
 RANK = {
     "errors": 0, "choices": 0, "model": 1, "yamlio": 1, "fileio": 1, "settings": 1.5,
     "config": 2, "sites": 3, "bindings": 4, "collect": 5, "rules": 6, "render": 7,
-    "governance": 8, "engine": 9, "plan": 10, "nightly": 10, "doctor": 10, "cli": 11, "__main__": 12,
+    "governance": 8, "engine": 9, "plan": 10, "nightly": 10, "doctor": 10, "fix": 10, "cli": 11, "__main__": 12,
 }
 # Layers with a narrower allowance than their rank: what they may import besides themselves.
 ONLY = {
