@@ -388,3 +388,51 @@ def test_json_form_lists_each_edit_beside_the_diff(cli, packaged_demo):
             assert text[edit["line"] - 1] == edit["old"]
     cpu = next(e for e in plan["edits"] if e["old"] and "cpu_cores: 4" in e["old"])
     assert cpu["new"] == "      cpu_cores: 8" and cpu["line"] == 28
+
+
+# ── the drift fields one by one ─────────────────────────────────────────────
+
+
+def test_power_template_placement_and_lan_ip_with_accept_live(cli, tmp_path):
+    root = tmp_path / "bindings"
+    lifecycle = root / "ops/bindings/vm.lifecycle.yaml"
+    lifecycle.parent.mkdir(parents=True)
+    lifecycle.write_text(
+        "defaults:\n  proxmox_host: alpha\n\nvms:\n"
+        "  - id: 100\n    hostname: app-a\n    status: active  # stopped on purpose?\n"
+        "  - id: 101\n    hostname: app-b\n    status: template\n"
+        "  - id: 103\n    hostname: app-d\n    status: active\n"
+        "  - id: 104\n    hostname: app-e\n    status: active\n    lan_ip: \"10.0.0.4\"\n"
+        "  - id: 105\n    hostname: app-f\n    status: active\n    lan_ip: 10.0.0.6\n")
+    before = lifecycle.read_bytes()
+    guests = {"alpha": [LiveGuest("alpha", "n1", 100, GuestType.QEMU, "app-a", "stopped"),
+                        LiveGuest("alpha", "n1", 101, GuestType.QEMU, "app-b", "running"),
+                        LiveGuest("alpha", "n1", 104, GuestType.QEMU, "app-e", "running",
+                                  ips=("10.0.0.5", "100.64.1.1", "fe80::1")),
+                        LiveGuest("alpha", "n1", 105, GuestType.QEMU, "app-f", "running",
+                                  ips=("10.0.0.7", "10.0.1.7"))],
+              "beta": [LiveGuest("beta", "n2", 103, GuestType.QEMU, "app-d", "running")]}
+    state = LiveState(proxmox=tuple(ProxmoxObservation(host, "lab", listed=True, guests=tuple(found),
+                                                       audit=AuditScope(known=True, everything=True))
+                                    for host, found in guests.items()))
+    (tmp_path / "live.json").write_text(dump_snapshot(state, ["lab"]))
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    (sites / "lab.yaml").write_text(f"site: lab\nbindings_root: {root}\nproxmox: []\nproxmox_hosts: [alpha, beta]\n"
+                                    f"live_snapshot: {tmp_path / 'live.json'}\n")
+    code, plan = _fix_json(cli, "--sites-dir", sites, "--site", "lab", "--accept", "live")
+    assert code == 1 and lifecycle.read_bytes() == before
+    new = {(e["line"], e["old"]): e["new"] for e in plan["edits"]}
+    assert new[(7, "    status: active  # stopped on purpose?")] == "    status: stopped  # stopped on purpose?"
+    assert new[(10, "    status: template")] == "    status: active"
+    assert new[(11, None)] == "    proxmox_host: beta"  # the entry took its host from defaults: now its own
+    assert new[(17, '    lan_ip: "10.0.0.4"')] == '    lan_ip: "10.0.0.5"'  # the one private IPv4, quotes kept
+    reasons = {n["address"]: n["reason"] for n in plan["not_fixed"]}
+    assert "choose one by hand" in reasons["lab/qemu/alpha/105/drifted/lan_ip"]
+    from reconciler.fix.patch import Edit, apply
+
+    patched = apply(before.decode(), [Edit(e["file"], e["line"], e["old"], e["new"], e["finding"])
+                                      for e in plan["edits"]])
+    vms = {e["id"]: e for e in parse_yaml(patched, "t")["vms"]}
+    assert vms[103] == {"id": 103, "hostname": "app-d", "proxmox_host": "beta", "status": "active"}
+    assert vms[100]["status"] == "stopped" and vms[101]["status"] == "active" and vms[104]["lan_ip"] == "10.0.0.5"

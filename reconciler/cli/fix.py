@@ -75,6 +75,9 @@ def fix(
         for item in plan.not_fixed:
             typer.echo(f"reconcile: not fixed: {item.finding.address}: {item.reason}"
                        + (f" (hint: {item.finding.hint})" if item.finding.hint else ""), err=True)
+        for finding in plan.follow_ups:
+            typer.echo(f"reconcile: follow-up once applied: {finding.address}: {finding.message}"
+                       + (f" (hint: {finding.hint})" if finding.hint else ""), err=True)
     typer.echo(f"reconcile fix: {plan.summary()}"
                + (f"; patch written to {output}" if output is not None else "")
                + (f"; apply with: git -C {plan.root} apply" if plan.edits else ""), err=True)

@@ -51,8 +51,17 @@ class FixPlan:
         return sorted({edit.file for edit in self.edits})
 
     def summary(self) -> str:
-        return (f"{len(self.edits)} change(s) in {len(self.files)} file(s) for {len(self.fixed)} finding(s), "
-                f"{len(self.not_fixed)} finding(s) not fixable by editing bindings")
+        decide = sum(n.reason == DECIDE for n in self.not_fixed)
+        refused = sum(n.reason.startswith("refused:") for n in self.not_fixed)
+        text = (f"{len(self.edits)} change(s) in {len(self.files)} file(s) for {len(self.fixed)} finding(s), "
+                f"{len(self.not_fixed) - decide - refused} finding(s) not fixable by editing bindings")
+        if decide:
+            text += f", {decide} drift(s) to decide (--accept live)"
+        if refused:
+            text += f", {refused} refused"
+        if self.follow_ups:
+            text += f"; {len(self.follow_ups)} follow-up(s) for the added entries"
+        return text
 
     def to_data(self) -> dict[str, Any]:
         return {"bindings_root": str(self.root), "edits": [e.to_data() for e in self.edits],
