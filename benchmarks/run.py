@@ -1,6 +1,6 @@
 """The benchmark runner: every scenario of docs/performance.md, one table.
 
-    benchmarks/run                      # all scenarios, 3 measured runs each (demo: 5)
+    benchmarks/run                      # all scenarios, 3 measured runs each (start-up: 10)
     benchmarks/run --only pve core      # some scenarios (names: see --help)
     benchmarks/run --peer               # also the ansible inventory peer (needs /tmp/peer-venv, ~2 minutes)
     benchmarks/run --json results.json  # the figures as JSON too
