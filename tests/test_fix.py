@@ -436,3 +436,26 @@ def test_power_template_placement_and_lan_ip_with_accept_live(cli, tmp_path):
     vms = {e["id"]: e for e in parse_yaml(patched, "t")["vms"]}
     assert vms[103] == {"id": 103, "hostname": "app-d", "proxmox_host": "beta", "status": "active"}
     assert vms[100]["status"] == "stopped" and vms[101]["status"] == "active" and vms[104]["lan_ip"] == "10.0.0.5"
+
+
+# ── against a Proxmox API (fake, over HTTPS on 127.0.0.1) ───────────────────
+
+
+def test_fix_against_the_api_takes_one_snapshot_and_patches(cli, tmp_path, monkeypatch):
+    from contextlib import ExitStack
+
+    from tests.test_e2e_proxmox import CLEAN_ALPHA, CLEAN_BETA, SECRET, SECRET_ENV, start, write_estate
+
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    alpha = {**CLEAN_ALPHA, "guests": [*CLEAN_ALPHA["guests"],
+                                       {"vmid": 150, "name": "fresh", "cores": 2, "memory_mb": 1024,
+                                        "ips": ["10.9.0.50"]}]}
+    with ExitStack() as stack:
+        servers = {"alpha": start(stack, alpha), "beta": start(stack, CLEAN_BETA)}
+        estate = write_estate(tmp_path, servers)
+        before = estate.lifecycle.read_bytes()
+        result = cli("fix", "--sites-dir", estate.sites, "--site", "lab")
+    assert result.code == 1, result.err
+    assert estate.lifecycle.read_bytes() == before
+    assert "+  - id: 150\n+    hostname: fresh\n+    status: active\n+    lan_ip: 10.9.0.50\n" in result.out
+    assert "+      cpu_cores: 2\n+      memory_mb: 1024\n" in result.out
