@@ -217,8 +217,10 @@ def new_guest(finding: Finding, estate: Estate) -> tuple[str, list[Edit], list[C
     index, neighbour = (same_host or entries)[-1]
     values = _entry_values(live, neighbour, defaults)
     text = _render_entry(state, neighbour, values)
-    end = item_end(state.lines, items.line_of(index))
-    if end < len(state.lines) and not state.line(end + 1).strip():
+    first = items.line_of(index)
+    end = item_end(state.lines, first)
+    after_blank = end < len(state.lines) and not state.line(end + 1).strip()
+    if after_blank or (first > 1 and not state.line(first - 1).strip()):
         text = "\n" + text  # the entries are set apart by a blank line: so is the new one
     return state.rel, [Edit(state.rel, end, None, text, finding.id)], [
         Change(("vms",), values, insert=True, after=index)]
