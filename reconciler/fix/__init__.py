@@ -159,10 +159,8 @@ def _blamed(new: Sequence[Finding], fixed: Sequence[Finding], files: dict[str, F
 def _plan_once(configs: Sequence[Any], findings: Sequence[Finding], state: LiveState, root: Path,
                accept_live: bool, patterns: Sequence[str], refused: dict[str, str],
                ) -> tuple[list[Finding], list[NotFixed], dict[str, FileState]]:
-    estates = {cfg.name: _estate(cfg, state, root) for cfg in configs}
-    files: dict[str, FileState] = {}
-    for estate in estates.values():
-        files.update(estate.files)
+    files: dict[str, FileState] = {}  # one state per file, shared by the sites of one bindings root
+    estates = {cfg.name: _estate(cfg, state, root, files) for cfg in configs}
     fixed: list[Finding] = []
     not_fixed: list[NotFixed] = []
     for finding in selected(findings, patterns):
@@ -190,11 +188,10 @@ def _plan_once(configs: Sequence[Any], findings: Sequence[Finding], state: LiveS
     return fixed, not_fixed, files
 
 
-def _estate(cfg: Any, state: LiveState, root: Path) -> planner.Estate:
+def _estate(cfg: Any, state: LiveState, root: Path, files: dict[str, FileState]) -> planner.Estate:
     from ..engine import load_declared
 
     site = load_declared(cfg)
-    files: dict[str, FileState] = {}
     shown: dict[str, str] = {}
     for key in ("vm_lifecycle", "docker_compose_targets"):
         path = cfg.binding(key)
@@ -203,7 +200,7 @@ def _estate(cfg: Any, state: LiveState, root: Path) -> planner.Estate:
         except ValueError:
             continue  # a binding file outside the bindings root: no patch path for it
         shown[key] = rel
-        if path.is_file():
+        if rel not in files and path.is_file():
             text = read_text(path)
             files[rel] = FileState(rel, text, parse_yaml(text, rel))
     hosts = site.scope.proxmox_hosts
