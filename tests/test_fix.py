@@ -186,9 +186,11 @@ def test_spine_bindings_with_injected_drift_patch_applies_and_resolves(cli, ref_
     root, sites, live = _spine_estate(ref_data, tmp_path)
     run_args = ("--sites-dir", sites, "--site", "shop", "--live", live)
     before_hashes = _hashes(root)
+    originals = {rel: (root / rel).read_bytes() for rel in before_hashes}
     before, after, plan, _ = _apply_and_rerun(cli, root, run_args, (*run_args, "--accept", "live"))
     assert _hashes(root) != before_hashes  # git apply did change them (the fix run before it did not)
     _assert_resolved(before, after, plan)
+    _assert_surgical(root, originals, plan)  # acceptance 2 on the user's heavily commented files
     gone = set(before) - set(after)
     assert {"shop/qemu/pve/290/unregistered", "shop/lxc/pve/291/unregistered"} <= gone
     assert {a for a in gone if a.endswith(("/drifted/cpu_cores", "/drifted/memory_mb", "/drifted/name"))}
@@ -203,15 +205,8 @@ def test_spine_bindings_with_injected_drift_patch_applies_and_resolves(cli, ref_
 # ── acceptance 2: every untouched line stays byte for byte ──────────────────
 
 
-@needs_git
-def test_comments_blank_lines_and_untouched_lines_are_byte_identical(cli, packaged_demo, tmp_path):
-    root, sites = _demo_copy(tmp_path)
-    originals = {rel: (root / rel).read_bytes() for rel in _hashes(root)}
-    code, plan = _fix_json(cli, "--sites-dir", sites, "--site", "copy", "--accept", "live")
-    assert code == 1
-    patch = tmp_path / "fix.patch"
-    patch.write_text(plan["diff"])
-    assert _git(root, "apply", str(patch)).returncode == 0
+def _assert_surgical(root: Path, originals: dict[str, bytes], plan: dict) -> None:
+    """Only the lines the plan names changed; every other line, comment and blank line is byte-identical."""
     replaced = {(e["file"], e["line"]): e for e in plan["edits"] if e["old"] is not None}
     for rel, old_bytes in originals.items():
         old = old_bytes.decode().splitlines(keepends=True)
@@ -228,12 +223,27 @@ def test_comments_blank_lines_and_untouched_lines_are_byte_identical(cli, packag
                     line = old[number - 1]
                     assert line.strip() and not line.strip().startswith("#")  # never a comment or blank line
                     if " #" in line:  # a trailing comment stays, with the spaces before it
-                        comment = line[line.index(" #"):]
-                        assert new[j1 + number - 1 - i1].endswith(comment.lstrip(" ")), (line, new[j1:j2])
+                        comment = line[line.rindex(" #"):].lstrip(" ")
+                        assert any(n.endswith(comment) for n in new[j1:j2]), (line, new[j1:j2])
+        # every comment and blank line is still there, byte for byte and in order (new lines may sit between)
         kept = [line for line in old if not line.strip() or line.strip().startswith("#")]
-        assert [line for line in new if line in kept] == kept or set(kept) <= set(new)
-        for line in kept:
-            assert new.count(line) >= old.count(line), (rel, line)
+        rest = iter(new)
+        assert all(any(line == candidate for candidate in rest) for line in kept), rel
+        unchanged = [line for number, line in enumerate(old, 1) if (rel, number) not in replaced]
+        rest = iter(new)
+        assert all(any(line == candidate for candidate in rest) for line in unchanged), rel
+
+
+@needs_git
+def test_comments_blank_lines_and_untouched_lines_are_byte_identical(cli, packaged_demo, tmp_path):
+    root, sites = _demo_copy(tmp_path)
+    originals = {rel: (root / rel).read_bytes() for rel in _hashes(root)}
+    code, plan = _fix_json(cli, "--sites-dir", sites, "--site", "copy", "--accept", "live")
+    assert code == 1
+    patch = tmp_path / "fix.patch"
+    patch.write_text(plan["diff"])
+    assert _git(root, "apply", str(patch)).returncode == 0
+    _assert_surgical(root, originals, plan)
 
 
 # ── acceptance 3: hostile live values ───────────────────────────────────────
@@ -242,7 +252,7 @@ HOSTILE = ["x\n  status: active", "a: b # c", "{x}", "'q\"", "*alias", "&anchor"
            "- item", "tab\there", "yes", "~", "x" * 10_000]
 
 
-def _hostile_estate(tmp_path: Path, mode: str) -> tuple[Path, Path]:
+def _hostile_estate(tmp_path: Path, mode: str, naming: bool = False) -> tuple[Path, Path]:
     """Guests 100+i declared as plain-i and live under the hostile names (mode drift), or live as 200+i under
     them, undeclared (mode new): one estate each, since two guests of one name are a finding of their own."""
     root = tmp_path / "bindings"
@@ -265,9 +275,9 @@ def _hostile_estate(tmp_path: Path, mode: str) -> tuple[Path, Path]:
     sites.mkdir()
     # the naming rules would (rightly) flag these names, and fix refuses a patch that makes a new finding
     (sites / "lab.yaml").write_text(f"site: lab\nbindings_root: {root}\nproxmox: []\nproxmox_hosts: [alpha]\n"
-                                    f"live_snapshot: {tmp_path / 'live.json'}\nrules:\n"
+                                    f"live_snapshot: {tmp_path / 'live.json'}\n" + ("" if naming else "rules:\n"
                                     "  governance-naming: {enabled: false}\n"
-                                    "  governance-placeholders: {enabled: false}\n")
+                                    "  governance-placeholders: {enabled: false}\n"))
     return root, sites
 
 
@@ -306,6 +316,27 @@ def test_hostile_live_names_are_quoted_scalars_or_refused(cli, tmp_path, mode):
     else:  # the edited lines kept their trailing comment
         for index in range(len(HOSTILE)):
             assert patched.read_text().splitlines()[5 + 4 * index + 1].endswith("  # keep me")
+
+
+def test_with_the_naming_rules_on_a_hostile_rename_is_refused_for_that_finding_only(cli, tmp_path):
+    root, sites = _hostile_estate(tmp_path, "drift", naming=True)
+    before = (root / "ops/bindings/vm.lifecycle.yaml").read_text()
+    code, plan = _fix_json(cli, "--sites-dir", sites, "--site", "lab", "--accept", "live")
+    from reconciler.fix.patch import Edit, apply
+
+    vms = {e["id"]: e for e in parse_yaml(apply(before, [Edit(e["file"], e["line"], e["old"], e["new"], e["finding"])
+                                                         for e in plan["edits"]]), "t")["vms"]}
+    reasons = {n["address"]: n["reason"] for n in plan["not_fixed"]}
+    refused = 0
+    for index, name in enumerate(HOSTILE):
+        reason = reasons.get(f"lab/qemu/alpha/{100 + index}/drifted/name")
+        if reason is None:
+            assert vms[100 + index]["hostname"] == name
+        else:
+            refused += 1
+            assert reason.startswith("refused:") and vms[100 + index]["hostname"] == f"plain-{index}"
+    assert 0 < refused < len(HOSTILE)  # names the naming rules flag are refused, one finding at a time
+    assert code == 1
 
 
 @pytest.mark.parametrize("value", HOSTILE[:-1])
