@@ -490,3 +490,16 @@ def test_fix_against_the_api_takes_one_snapshot_and_patches(cli, tmp_path, monke
     assert estate.lifecycle.read_bytes() == before
     assert "+  - id: 150\n+    hostname: fresh\n+    status: active\n+    lan_ip: 10.9.0.50\n" in result.out
     assert "+      cpu_cores: 2\n+      memory_mb: 1024\n" in result.out
+
+
+def test_fix_against_an_api_that_refuses_the_token_is_exit_2_without_a_patch(cli, tmp_path, monkeypatch):
+    from contextlib import ExitStack
+
+    from tests.test_e2e_proxmox import CLEAN_ALPHA, CLEAN_BETA, SECRET_ENV, start, write_estate
+
+    monkeypatch.setenv(SECRET_ENV, "not-the-secret")
+    with ExitStack() as stack:
+        estate = write_estate(tmp_path, {"alpha": start(stack, CLEAN_ALPHA), "beta": start(stack, CLEAN_BETA)})
+        result = cli("fix", "--sites-dir", estate.sites, "--site", "lab")
+    assert result.code == 2 and result.out == ""
+    assert "reconcile: error: " in result.err

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ReconcileError
 from ..model import Finding, Kind, LiveGuest, LiveState
 from ..model.nightly import IgnoreRules
 from ..yamlio import parse_yaml, read_text
@@ -221,7 +221,7 @@ def _estate(cfg: Any, state: LiveState, root: Path, files: dict[str, FileState])
 def live_state(configs: Sequence[Any], live_file: Path | None) -> tuple[LiveState, Path | None]:
     """The live state the run compares with: the snapshot given or configured, else one taken from the APIs."""
     from ..collect.snapshot import load_snapshot
-    from ..engine import take_snapshot
+    from ..engine import fatal_errors, take_snapshot
 
     snapshots = {live_file or cfg.live_snapshot for cfg in configs}
     if len(snapshots) == 1 and None not in snapshots:
@@ -229,7 +229,12 @@ def live_state(configs: Sequence[Any], live_file: Path | None) -> tuple[LiveStat
         return load_snapshot(path), path
     if None not in snapshots:
         raise ConfigError("reconcile fix: the selected sites use different live snapshots; fix one site at a time")
-    return take_snapshot(configs), None
+    state = take_snapshot(configs)
+    errors = [e for cfg in configs for e in fatal_errors(
+        cfg.name, [o.status for o in state.proxmox if o.site == cfg.name and o.status])]
+    if errors:  # no patch from a run that could not see (authentication, TLS, nothing answered)
+        raise ReconcileError(errors[0])
+    return state, None
 
 
 def run(configs: Sequence[Any], live_file: Path | None, rules: IgnoreRules, *, accept_live: bool,
