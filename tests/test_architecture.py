@@ -161,7 +161,12 @@ def test_every_binding_loader_uses_the_one_skeleton() -> None:
                                   ("check", "--site", "demo"), ("coverage", "--site", "demo")], ids=" ".join)
 def test_each_binding_file_is_read_once_per_run(cli, packaged_demo, monkeypatch, args) -> None:
     from reconciler import yamlio
+    from reconciler.plan import layout  # noqa: F401  (see below)
 
+    # What is counted is every load of a binding file (load_yaml_file → yamlio.read_text). plan-vm also reads the
+    # text of the files it writes stubs for, to place them (plan/layout.py binds read_text when imported): that
+    # read is not a load, and importing it here, before the counter, keeps the count the same in any test order
+    # (the CLI imports plan-vm's modules only when the command runs).
     reads: list[str] = []
     original = yamlio.read_text
 

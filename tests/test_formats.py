@@ -45,15 +45,17 @@ def test_every_report_type_has_its_formats() -> None:
 
 def test_every_registry_entry_names_a_report_type_and_a_renderer_that_exist() -> None:
     """The renderers are named as text (imported when used, for start-up): a typo must fail here, not in a run."""
+    from reconciler.fix import FixPlan
     from reconciler.model.doctor import DoctorReport
 
     kinds = {k.__name__ for k in (Report, CoverageMatrix, ParityTable, Plan, Verification, NightlyReport,
-                                  DoctorReport)}
+                                  DoctorReport, FixPlan)}
     for name, spec in registry.FORMATS.items():
         assert set(spec.renderers) <= kinds, (name, set(spec.renderers) - kinds)
         for kind in spec.renderers:
             assert callable(registry.renderer_of(spec, kind)), (name, kind)
     assert registry.names_for("Report") == registry.names_for(Report)  # a class name is the same key
+    assert registry.names_for(FixPlan) == ["diff", "json"] and registry.choose(FixPlan, None, None) == "diff"
 
 
 @pytest.mark.parametrize("args", list(COMMANDS), ids=" ".join)

@@ -35,7 +35,7 @@ def imported_by(*args: str) -> dict:
 
 @pytest.mark.parametrize("args", [("--help",), ("-h",), ("check", "--help"), ("plan-vm", "--help"),
                                   ("report", "--help"), ("doctor", "--help"), ("ignore", "add", "--help"),
-                                  ("snapshot", "--help")], ids=" ".join)
+                                  ("snapshot", "--help"), ("fix", "--help")], ids=" ".join)
 def test_help_imports_no_pipeline_and_no_library(args: tuple[str, ...]) -> None:
     result = imported_by(*args)
     assert result["code"] == 0 and "Usage: reconcile" in result["out"]

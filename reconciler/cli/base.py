@@ -139,7 +139,8 @@ def format_option(kind: str) -> Any:
     """`--format/-f` for a command whose report is a `kind` (its class name), listing the registry's formats."""
     return Annotated[str | None, typer.Option(
         "--format", "-f", metavar="FORMAT",
-        help=f"Output format: {', '.join(registry.names_for(kind))} [default: from the -o extension, else table].")]
+        help=f"Output format: {', '.join(registry.names_for(kind))} [default: from the -o extension, else "
+             f"{registry.choose(kind, None, None)}].")]
 
 
 def chosen_format(kind: str, given: str | None, output: Path | None) -> str:

@@ -5,7 +5,6 @@ It never writes a binding file: the patch goes to stdout, or with `-o` to a file
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -22,13 +21,16 @@ from .base import (
     SiteOpt,
     SitesDirOpt,
     app,
+    chosen_format,
+    format_option,
     ignore_rules,
     load_configs,
     protected_paths,
+    render_report,
     warn_insecure,
 )
 
-FORMATS = ("diff", "json")
+FixFormatOpt = format_option("FixPlan")  # diff (the patch) or json (the edits beside it): render/fix.py
 
 
 @app.command("fix")
@@ -42,9 +44,7 @@ def fix(
     live: Annotated[Path | None, typer.Option("--live", help="Reconcile against this snapshot file, offline.")] = None,
     accept: Annotated[str | None, typer.Option(
         "--accept", metavar="live", help="live: also change drifted declared values to the live ones.")] = None,
-    fmt: Annotated[str | None, typer.Option(
-        "--format", "-f", metavar="FORMAT", help="diff (the patch) or json (the edits beside the patch) "
-                                                 "[default: from the -o extension, else diff].")] = None,
+    fmt: FixFormatOpt = None,
     output: OutputOpt = None,
     ignore: IgnoreOpt = None,
     no_ignore: NoIgnoreOpt = False,
@@ -54,10 +54,7 @@ def fix(
 
     if accept not in (None, "live"):
         raise typer.BadParameter(f"'{accept}' is not 'live'", param_hint="'--accept'")
-    if fmt is None:
-        fmt = "json" if output is not None and output.suffix == ".json" else "diff"
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"'{fmt}' is not one of: {', '.join(FORMATS)}", param_hint="'--format' / '-f'")
+    fmt = chosen_format("FixPlan", fmt, output)
     configs = load_configs(site, sites_dir, bindings)
     warn_insecure(configs)
     plan = fixer.run(configs, live, ignore_rules(configs, ignore, no_ignore), accept_live=accept == "live",
@@ -66,7 +63,7 @@ def fix(
         typer.echo(f"reconcile: error: {error}", err=True)
     if plan.errors:
         raise typer.Exit(int(ExitCode.ERROR))
-    text = json.dumps(plan.to_data(), indent=2, ensure_ascii=False) + "\n" if fmt == "json" else plan.diff
+    text = render_report(plan, fmt, output)
     if output is not None:
         atomic_write(output, text, protected_paths(configs))
     elif text:

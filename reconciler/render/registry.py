@@ -32,6 +32,8 @@ class FormatSpec:
 
 
 FORMATS: dict[str, FormatSpec] = {
+    # first, so that a report whose only other format is json (the fix plan) defaults to its patch
+    "diff": FormatSpec({"FixPlan": "fix:fix_diff"}, (".patch", ".diff")),
     "table": FormatSpec({"Report": "table:render_table", "CoverageMatrix": "governance:coverage_text",
                          "ParityTable": "governance:parity_text", "Plan": "plan:plan_text",
                          "Verification": "plan:verify_text", "DoctorReport": "doctor:doctor_text"}, terminal=True),
@@ -39,7 +41,7 @@ FORMATS: dict[str, FormatSpec] = {
     "json": FormatSpec({"Report": "json_report:render_json", "CoverageMatrix": "governance:coverage_json",
                         "ParityTable": "governance:parity_json", "Plan": "plan:plan_json",
                         "Verification": "plan:verify_json", "NightlyReport": "nightly_json:render_nightly_json",
-                        "DoctorReport": "doctor:doctor_json"}, (".json",)),
+                        "DoctorReport": "doctor:doctor_json", "FixPlan": "fix:fix_json"}, (".json",)),
     "markdown": FormatSpec({"Report": "report_markdown:report_markdown",
                             "CoverageMatrix": "governance:coverage_markdown",
                             "ParityTable": "governance:parity_markdown", "Plan": "plan:plan_markdown",
