@@ -20,18 +20,13 @@ from reconciler.collect.snapshot import dump_snapshot
 from reconciler.config import load_site
 from reconciler.governance import run_check
 from reconciler.model import (
-    EXPECTED_LIVE,
-    AuditScope,
-    DockerObservation,
     GuestType,
     Kind,
-    LiveContainer,
     LiveGuest,
-    LiveStack,
     LiveState,
     ProxmoxObservation,
-    Status,
 )
+from tests.live_builders import live_as_declared
 from tests.test_governance_rules import BASE, site, write
 
 
@@ -219,34 +214,6 @@ def test_the_default_ignore_file_applies_to_the_full_run(cli, tmp_path):
 
 # ── the user's bindings made live: nothing live differs ─────────────────────
 
-POWER = {Status.ACTIVE: "running", Status.PROVISIONED: "running", Status.REGISTERED: "running",
-         Status.STOPPED: "stopped", Status.TEMPLATE: "stopped"}
-HOME = "/home/ops"
-
-
-def _live_as_declared(site) -> LiveState:
-    """Every guest, stack and registered container of `site` exactly as its bindings declare them."""
-    guests = [LiveGuest(g.proxmox_host, "pve", g.vmid, g.vm_type, g.hostname, POWER[g.status],
-                        template=g.status is Status.TEMPLATE, cores=g.cpu_cores, memory_mb=g.memory_mb,
-                        boot_disk_gb=g.boot_disk_gb, ips=(g.lan_ip,) if g.lan_ip else None)
-              for g in site.lifecycle.guests
-              if g.status in EXPECTED_LIVE and g.proxmox_host in site.scope.proxmox_hosts]
-    proxmox = tuple(ProxmoxObservation(host, site.site, listed=True, audit=AuditScope(known=True, everything=True),
-                                       guests=tuple(g for g in guests if g.proxmox_host == host))
-                    for host in sorted(site.scope.proxmox_hosts))
-    docker = []
-    for target in sorted(site.docker.target_ids):
-        stacks = [s for s in site.docker.stacks if s.target == target]
-        containers = [c for c in site.docker.containers if c.host == target]
-        docker.append(DockerObservation(
-            target=target, site=site.site, observed=True, home=HOME,
-            stacks=tuple(LiveStack(s.name, {"running": 1}, working_dir=(s.path or f"~/{s.name}").replace("~", HOME))
-                         for s in stacks),
-            containers=tuple(LiveContainer(c.container, "exited" if c.status in ("parked", "stopped") else "running")
-                             for c in containers)))
-    return LiveState(proxmox=proxmox, docker=tuple(docker), taken_at="2026-02-20T03:00:00Z")
-
-
 @pytest.mark.parametrize("name", ["shop", "home"])
 def test_the_users_2026_02_20_bindings_made_live_give_no_live_difference(cli, ref_data, tmp_path, name):
     root = ref_data / "spine-bindings" / "2026-02-20"
@@ -255,7 +222,7 @@ def test_the_users_2026_02_20_bindings_made_live_give_no_live_difference(cli, re
     site_file = sites / f"{name}.yaml"
     site_file.write_text(f"site: {name}\nbindings_root: {root}\nproxmox: []\n")
     declared = engine.load_declared(load_site(site_file))
-    state = _live_as_declared(declared)
+    state = live_as_declared(declared)
     assert state.proxmox and any(obs.guests for obs in state.proxmox)
     if name == "shop":
         assert state.docker and sum(len(o.stacks) for o in state.docker) >= 10  # the docker side is exercised

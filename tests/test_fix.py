@@ -21,17 +21,15 @@ from reconciler.collect.snapshot import dump_snapshot
 from reconciler.config import load_site
 from reconciler.fix.yamltext import MAX_SCALAR_CHARS, Refused, replace_value, scalar
 from reconciler.model import (
-    EXPECTED_LIVE,
     AuditScope,
-    DockerObservation,
     GuestType,
     LiveGuest,
     LiveStack,
     LiveState,
     ProxmoxObservation,
-    Status,
 )
 from reconciler.yamlio import parse_yaml
+from tests.live_builders import live_as_declared
 
 DEMO = Path(__file__).resolve().parent.parent / "reconciler" / "demo"
 GIT = shutil.which("git")
@@ -131,26 +129,6 @@ def test_demo_patch_applies_and_a_rerun_no_longer_reports_the_fixed_findings(cli
     assert code == 0 and again["edits"] == [] and again["diff"] == ""
 
 
-def _live_as_declared(site) -> LiveState:
-    """Every guest and stack of `site` live exactly as declared (as tests/test_findings_trust.py builds it)."""
-    power = {Status.ACTIVE: "running", Status.PROVISIONED: "running", Status.REGISTERED: "running",
-             Status.STOPPED: "stopped", Status.TEMPLATE: "stopped"}
-    guests = [LiveGuest(g.proxmox_host, "pve", g.vmid, g.vm_type, g.hostname, power[g.status],
-                        template=g.status is Status.TEMPLATE, cores=g.cpu_cores, memory_mb=g.memory_mb,
-                        boot_disk_gb=g.boot_disk_gb, ips=(g.lan_ip,) if g.lan_ip else None)
-              for g in site.lifecycle.guests
-              if g.status in EXPECTED_LIVE and g.proxmox_host in site.scope.proxmox_hosts]
-    proxmox = tuple(ProxmoxObservation(host, site.site, listed=True, audit=AuditScope(known=True, everything=True),
-                                       guests=tuple(g for g in guests if g.proxmox_host == host))
-                    for host in sorted(site.scope.proxmox_hosts))
-    docker = tuple(DockerObservation(
-        target=target, site=site.site, observed=True, home="/home/ops",
-        stacks=tuple(LiveStack(s.name, {"running": 1}, working_dir=(s.path or f"~/{s.name}").replace("~", "/home/ops"))
-                     for s in site.docker.stacks if s.target == target))
-        for target in sorted(site.docker.target_ids))
-    return LiveState(proxmox=proxmox, docker=docker, taken_at="2026-02-20T03:00:00Z")
-
-
 def _spine_estate(ref_data: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
     """The user's 2026-02-20 shop bindings, live as declared but for injected drift: two unregistered guests, a
     resized one, a renamed one, a stopped one, a compose project nobody declared."""
@@ -159,7 +137,7 @@ def _spine_estate(ref_data: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
     sites.mkdir()
     (sites / "shop.yaml").write_text(f"site: shop\nbindings_root: {root}\nproxmox: []\n")
     declared = engine.load_declared(load_site(sites / "shop.yaml"))
-    state = _live_as_declared(declared)
+    state = live_as_declared(declared)
     obs = state.proxmox[0]
     guests = list(obs.guests)
     sized = next(i for i, g in enumerate(guests) if g.cores and g.memory_mb and g.status == "running")
