@@ -85,7 +85,11 @@ def pause_hook() -> Callable[[Path], None] | None:
     def pause(target: Path) -> None:
         calls[0] += 1
         k = calls[0]
-        (where / f"reached-{k}").write_text(str(target))
+        # Written aside and renamed, so a test polling for reached-k never reads it half-written (empty).
+        marker = where / f"reached-{k}"
+        aside = where / f".reached-{k}.tmp"
+        aside.write_text(str(target))
+        aside.replace(marker)
         deadline = time.monotonic() + 120
         while not ((where / f"go-{k}").exists() or (where / "go").exists()) and time.monotonic() < deadline:
             time.sleep(0.02)
