@@ -11,11 +11,12 @@ import os
 import re
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import ConfigError, did_you_mean, located
+from .record import record
 from .settings import RuleSettings, parse_rule_settings
 from .yamlio import YMap, load_yaml_file
 
@@ -37,7 +38,7 @@ BINDING_FILES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProxmoxHostConfig:
     name: str  # the proxmox_host value the bindings use for this host
     url: str
@@ -80,7 +81,7 @@ def _read_private_file(path: Path, where: str, host: str) -> str:
                           f"{exc.strerror or exc}") from None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SshOverride:
     host: str | None = None
     port: int | None = None
@@ -89,7 +90,7 @@ class SshOverride:
     sudo: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SshSettings:
     known_hosts: Path | None = None  # None → ~/.ssh/known_hosts
     identity_file: Path | None = None
@@ -104,7 +105,7 @@ class SshSettings:
     max_output_bytes: int = 16 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SiteConfig:
     name: str
     path: Path  # the site file

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from .model import (
 )
 from .model.backup import BackupStatus, BackupTargetFiles
 from .model.report import Report, sort_findings
+from .record import record
 from .rules import RuleContext
 from .rules._backups import target_statuses
 from .rules.registry import BACKUP_RULES, GUEST_RULES, STACK_RULES, run_rules
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 # ── declared side ────────────────────────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DeclaredSite:
     """Everything the bindings say about one site."""
 
@@ -255,7 +256,7 @@ def fatal_errors(site: str, sources: Iterable[SourceStatus], others_answered: bo
 Observer = Callable[[DeclaredSite], LiveState]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SiteLive:
     """What one site's sources answered (empty for the parts not asked)."""
 

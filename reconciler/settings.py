@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from .errors import ConfigError, did_you_mean, located
 from .model import DeclaredGuest, Severity, Status
+from .record import record
 from .yamlio import YMap
 
 PARITY_SECTION = "parity"
@@ -36,7 +37,7 @@ ACTIVE = frozenset({Status.ACTIVE})
 EXISTING = frozenset({Status.PLANNING, Status.PROVISIONED, Status.REGISTERED, Status.ACTIVE, Status.STOPPED})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RuleScope:
     """Where one rule applies.
 
@@ -66,7 +67,7 @@ class RuleScope:
         return bool(keys & self.exempt)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GovernancePolicy:
     """Every governance rule's scope (by rule id; each rule's default is its module's DEFAULT_SCOPE), plus how
     non-guest hosts are recognised. Built by `reconciler.rules.registry.governance_policy`."""
@@ -194,7 +195,7 @@ def _general(value: Any, where: str, line: int | None) -> dict[str, Any]:
 # ── parity ───────────────────────────────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Category:
     """One row of the parity table: how entries are listed and how each is given a site."""
 
@@ -215,7 +216,7 @@ _CATEGORY_KEYS = {"name", "file", "items", "glob", "site_key", "host_key", "matc
 _PARITY_KEYS = {"sites", "categories", "host_sites"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ParitySettings:
     sites: list[str] | None = None
     categories: list[Category] = field(default_factory=list)
@@ -271,7 +272,7 @@ def parity_settings(rules: Mapping[str, Any], where: str) -> ParitySettings:
 # ── plan-vm ──────────────────────────────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlanSettings:
     """Soft limits (site file `rules: plan-vm: {...}`; docs/plan-vm.md)."""
 
@@ -298,7 +299,7 @@ def plan_settings(rules: Mapping[str, Any], where: str) -> PlanSettings:
 # ── the whole section ────────────────────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RuleSettings:
     parity: ParitySettings = ParitySettings()
     plan_vm: PlanSettings = PlanSettings()

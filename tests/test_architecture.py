@@ -19,16 +19,16 @@ MAX_LINES = 500
 # Lower ranks are imported by higher ones, never the other way. `model` and `errors` are the vocabulary every
 # stage passes on, so they sit at the bottom; engine, governance, nightly and plan are the orchestrators.
 RANK = {
-    "errors": 0, "choices": 0, "model": 1, "yamlio": 1, "fileio": 1, "settings": 1.5,
+    "errors": 0, "choices": 0, "record": 0, "model": 1, "yamlio": 1, "fileio": 1, "settings": 1.5,
     "config": 2, "sites": 3, "bindings": 4, "collect": 5, "rules": 6, "render": 7,
     "governance": 8, "engine": 9, "plan": 10, "nightly": 10, "doctor": 10, "fix": 10, "cli": 11, "__main__": 12,
 }
 # Layers with a narrower allowance than their rank: what they may import besides themselves.
 ONLY = {
-    "model": {"errors", "choices"},
-    "render": {"errors", "model"},  # renderers see model types only
-    "rules": {"errors", "model", "settings", "bindings"},  # pure: declared × live → findings
-    "collect": {"errors", "model", "config"},
+    "model": {"errors", "choices", "record"},
+    "render": {"errors", "model", "record"},  # renderers see model types only
+    "rules": {"errors", "model", "record", "settings", "bindings"},  # pure: declared × live → findings
+    "collect": {"errors", "model", "record", "config"},
 }
 # Modules that must stay pure although their package may talk to hosts or read files.
 PURE_MODULES = ("plan/checks", "plan/stubs")

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from ..errors import BindingsError, located
 from ..model import Finding, Kind, Severity, SourceRef, Subject
+from ..record import record
 from ..yamlio import YList, YMap, load_yaml_file
 
 _SHAPE_NAMES = {YList: "list", YMap: "mapping"}
@@ -61,7 +62,7 @@ class Located:
         return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BindingFile:
     """One binding file, opened: its top-level mapping (empty when the file is absent or empty)."""
 

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
 from ..config import SiteConfig
 from ..model import GONE, DeclaredGuest, Finding, GuestType, Kind, Severity, SourceRef, Subject
+from ..record import record
 from . import Located, Problems, key_lines, named_entries, open_binding, text
 from .docker import DockerEndpoint, SiteOfProxmoxHost, SshConfigLookup, ssh_endpoint
 from .ssh_targets import SshTargetsFile
@@ -37,7 +38,7 @@ _UNSENDABLE = "\t\n\r\0"  # the file-check script reads one target per line, tab
 _VZDUMP = re.compile(r"^vzdump-(qemu|lxc)-([0-9]{1,9})-")  # ASCII digits of a sane length: int() accepts them
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BackupTarget(Located):
     name: str
     enabled: bool
@@ -73,7 +74,7 @@ class BackupTarget(Located):
         return self.vzdump == (vm_type, vmid)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BackupInventory:
     targets: tuple[BackupTarget, ...] = ()
     problems: tuple[Finding, ...] = ()
@@ -188,7 +189,7 @@ def _checked_shape(target: BackupTarget, item: Any, problems: Problems) -> Backu
 # ── one site's part of the inventory ─────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SiteBackups:
     """The backup targets one site checks live, and how to reach the SSH hosts that hold their files."""
 

@@ -23,11 +23,12 @@ Unknown keys are tolerated. Semantic problems become `invalid` findings and the 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from ..model import DeclaredStack, Finding, SourceRef
+from ..record import record
 from ..yamlio import YList, YMap
 from . import Located, Problems, key_lines, named_entries, open_binding
 
@@ -35,7 +36,7 @@ RULE_ID = "bindings-compose-targets"
 _COMPOSE_FILE_KEYS = ("compose_file", "compose", "file")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ComposeTarget(Located):
     id: str  # the key under `targets:`
     ssh_target: str  # the docker host's identity (defaults to `id`)
@@ -46,7 +47,7 @@ class ComposeTarget(Located):
     field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ComposeTargetsFile:
     targets: Mapping[str, ComposeTarget] = field(default_factory=dict)
     problems: tuple[Finding, ...] = ()

@@ -27,12 +27,13 @@ site has docker hosts that the setting covers) as a `security` finding.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
 from ..config import SiteConfig
 from ..model import GONE, DeclaredContainer, DeclaredGuest, DeclaredStack, Finding, Kind, Severity, SourceRef, Subject
+from ..record import record
 from .compose_targets import ComposeTarget, ComposeTargetsFile, load_compose_targets
 from .service_registry import ServiceRegistryFile, load_service_registry
 from .ssh_targets import SshTarget, SshTargetsFile, load_ssh_targets
@@ -41,7 +42,7 @@ RULE_ID = "bindings-docker"
 SECURITY_RULE_ID = "ssh-host-key-policy"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DockerEndpoint:
     """How to reach one docker host. Built only from bindings and the site file; never sent remotely."""
 
@@ -64,7 +65,7 @@ class DockerEndpoint:
             (f" [{'; '.join(self.via)}]" if self.via else "")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Membership:
     """Why a docker host is (or is not) part of the site."""
 
@@ -75,7 +76,7 @@ class Membership:
     explanation: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DockerBindings:
     site: str
     targets: tuple[DockerEndpoint, ...] = ()  # this site's enabled docker hosts

@@ -11,11 +11,12 @@ problems of every loader are gathered in `problems` (`invalid` findings).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from ..config import SiteConfig
 from ..model import Finding, SiteScope
+from ..record import record
 from . import display_path
 from .backup import BackupInventory, load_backup_inventory
 from .compose_targets import ComposeTargetsFile, load_compose_targets
@@ -40,7 +41,7 @@ OPTIONAL_FILES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GovernanceBindings:
     site: str
     root: Path
@@ -59,7 +60,7 @@ class GovernanceBindings:
     placement_shown: str = "ops/bindings/infra.placement.policy.yaml"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SharedFiles:
     """Files a caller has loaded already for the same site (the engine's declared side): not read twice."""
 

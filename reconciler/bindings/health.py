@@ -15,17 +15,18 @@ missing file is an empty, `present=False` result; semantic problems become `inva
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..model import Finding, SourceRef
+from ..record import record
 from . import Located, Problems, key_lines, named_entries, open_binding, text
 
 RULE_ID = "bindings-services-health"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HealthEndpoint(Located):
     id: str
     host: str | None
@@ -46,7 +47,7 @@ class HealthEndpoint(Located):
             return None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HealthFile:
     endpoints: tuple[HealthEndpoint, ...] = ()
     problems: tuple[Finding, ...] = ()

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import BindingsError, located
 from ..model import DeclaredGuest, Finding, GuestType, SourceRef, Status, Subject
+from ..record import record
 from ..yamlio import YMap
 from . import Problems, key_lines, open_binding, text
 
@@ -23,7 +24,7 @@ RULE_ID = "bindings-lifecycle"
 _RESOURCE_FIELDS = {"cpu_cores": int, "memory_mb": int, "boot_disk_gb": float}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LifecycleFile:
     guests: tuple[DeclaredGuest, ...]
     problems: tuple[Finding, ...]

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from ..model import Finding, SourceRef
+from ..record import record
 from ..yamlio import YList, YMap
 from . import open_binding, text
 
 _MAX_LEN = re.compile(r"max(?:imum)?\s+([0-9]{1,9})\s+char", re.IGNORECASE)  # ASCII digits int() accepts
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NamingRules:
     lowercase: bool = True
     hyphen_separators: bool = True
@@ -48,7 +49,7 @@ class NamingRules:
         return broken
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NamingHost:
     name: str
     source: SourceRef
@@ -58,7 +59,7 @@ class NamingHost:
     surfaces: Mapping[str, bool] = field(default_factory=dict, hash=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NamingException:
     host: str
     surface: str
@@ -66,7 +67,7 @@ class NamingException:
     actual: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NamingPolicy:
     rules: NamingRules = NamingRules()
     hosts: Mapping[str, NamingHost] = field(default_factory=dict)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from ..config import SiteConfig
 from ..errors import BindingsError, located
 from ..model import SiteScope, SourceRef
+from ..record import record
 from ..yamlio import YMap
 from . import open_binding
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlacementSite:
     name: str
     proxmox_hosts: tuple[str, ...]
@@ -21,7 +22,7 @@ class PlacementSite:
     source: SourceRef
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlacementHost:
     name: str
     site: str | None
@@ -29,7 +30,7 @@ class PlacementHost:
     source: SourceRef
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Placement:
     sites: Mapping[str, PlacementSite] = field(default_factory=dict)
     hosts: Mapping[str, PlacementHost] = field(default_factory=dict)

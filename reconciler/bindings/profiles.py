@@ -19,11 +19,12 @@ and the field stays unset. A missing file is an empty, `present=False` result.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from ..model import Finding, SourceRef
+from ..record import record
 from ..yamlio import YMap
 from . import Located, Problems, key_lines, open_binding, text
 
@@ -31,7 +32,7 @@ RULE_ID = "bindings-vm-profiles"
 _INT_FIELDS = ("template_vmid", "cpu_cores", "memory_mb")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VmProfile(Located):
     name: str
     source: SourceRef  # the line of the profile's key
@@ -47,7 +48,7 @@ class VmProfile(Located):
     field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProfilesFile:
     profiles: Mapping[str, VmProfile] = field(default_factory=dict)
     proxmox_host: str | None = None  # defaults.proxmox_host

@@ -23,11 +23,12 @@ A service without `status:` is treated as `active` (most of the user's entries h
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from ..model import DeclaredContainer, Finding, SourceRef
+from ..record import record
 from ..yamlio import YMap
 from . import Located, Problems, key_lines, open_binding, text
 
@@ -35,7 +36,7 @@ RULE_ID = "bindings-service-registry"
 KNOWN_STATUSES = frozenset({"active", "deprecated", "parked", "stopped"})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RegistryService(Located):
     name: str
     source: SourceRef  # the line of the service's key
@@ -46,7 +47,7 @@ class RegistryService(Located):
     field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RegistryHost:
     id: str
     source: SourceRef
@@ -63,7 +64,7 @@ class RegistryHost:
         return self.source.line
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ServiceRegistryFile:
     services: Mapping[str, RegistryService] = field(default_factory=dict)
     containers: tuple[DeclaredContainer, ...] = ()

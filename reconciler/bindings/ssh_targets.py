@@ -24,11 +24,12 @@ caller can report it once as a `security` finding.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from ..model import Finding, SourceRef
+from ..record import record
 from ..yamlio import YMap
 from . import Located, Problems, key_lines, named_entries, open_binding, text
 
@@ -38,7 +39,7 @@ DEFAULT_PORT = 22
 INSECURE_HOST_KEY_VALUES = frozenset({"no", "off", "false", "accept-new-unsafe"})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SshTarget(Located):
     """One entry of `ssh.targets.yaml`, with the file's `defaults` applied."""
 
@@ -60,7 +61,7 @@ class SshTarget(Located):
         return value is not None and str(value).strip().lower() in INSECURE_HOST_KEY_VALUES
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SshTargetsFile:
     targets: Mapping[str, SshTarget] = field(default_factory=dict)  # id → target, file order
     problems: tuple[Finding, ...] = ()

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from ..model import Finding, SourceRef
+from ..record import record
 from . import Located, Problems, key_lines, named_entries, open_binding, text
 
 RULE_ID = "bindings-stack-registry"
 _PROXMOX_VM = re.compile(r"^proxmox:vm-([0-9]{1,9})$")  # ASCII digits of a sane length: int() accepts them
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RegistryStack(Located):
     stack_id: str
     source: SourceRef
@@ -45,7 +46,7 @@ class RegistryStack(Located):
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StackRegistryFile:
     stacks: tuple[RegistryStack, ...] = ()
     problems: tuple[Finding, ...] = ()

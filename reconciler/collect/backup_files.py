@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from ..model.backup import FileCheck
+from ..record import record
 
 MARK = "@@reconciler-backup@@"
 
@@ -52,7 +52,7 @@ def remote_command() -> str:
     return "/bin/sh -c " + shlex.quote(remote_script())
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TargetSpec:
     name: str
     base_path: str

@@ -24,9 +24,9 @@ import re
 import shlex
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from ..model import LiveContainer, LiveStack, Reason
+from ..record import record
 
 MARK = "@@reconciler@@"
 
@@ -69,7 +69,7 @@ class DockerOutputError(Exception):
         self.reason, self.detail = reason, detail
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostReport:
     home: str | None
     stacks: tuple[LiveStack, ...]
@@ -78,7 +78,7 @@ class HostReport:
     compose_v1: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Section:
     stdout: str
     stderr: str

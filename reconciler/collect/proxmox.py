@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..config import ProxmoxHostConfig
 from ..model import AuditScope, Gap, GuestType, LiveGuest, ProxmoxObservation, Reason, SourceStatus
+from ..record import record
 from . import pve_parse
 from .pool import worker_pool
 from .pve_parse import AgentError, ShapeError
@@ -38,7 +39,7 @@ FATAL_REASONS = frozenset({Reason.AUTH_FAILED, Reason.TLS_ERROR})
 # ── collection ───────────────────────────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DetailPlan:
     """What the comparison needs beyond the listing.
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ..model import AuditScope, GuestType, LiveGuest
+from ..record import record
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -21,7 +21,7 @@ class ShapeError(ValueError):
     """A response did not have the shape the Proxmox API documents."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ResourceListing:
     guests: tuple[LiveGuest, ...]
     node_status: Mapping[str, str]  # node → online | offline | unknown

@@ -6,9 +6,8 @@ invoke) in runs that never open an SSH connection.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..model import Reason
+from ..record import record
 
 
 class SshFailure(Exception):
@@ -17,7 +16,7 @@ class SshFailure(Exception):
         self.reason, self.detail = reason, detail
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RemoteResult:
     stdout: str
     stderr: str

@@ -13,20 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ReconcileError
 from ..model import Finding, Kind, LiveGuest, LiveState
 from ..model.nightly import IgnoreRules
+from ..record import record
 from ..yamlio import parse_yaml, read_text
 from . import planner, verify
 from .patch import Edit, FileState, apply, unified_diff
 from .yamltext import Refused
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NotFixed:
     finding: Finding
     reason: str
@@ -36,7 +36,7 @@ class NotFixed:
                 "reason": self.reason, "hint": self.finding.hint}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FixPlan:
     root: Path
     edits: tuple[Edit, ...]

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ReconcileError
+from ..record import record
 from ..yamlio import parse_yaml
 from .yamltext import Refused
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Edit:
     """One change of one binding file, for one finding."""
 
@@ -40,7 +41,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Change:
     """What an edit does to the file's data: `path` set to `value`, or `value` inserted into the list at `path`
     after the item that was at original index `after` (insert=True)."""

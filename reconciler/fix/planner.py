@@ -10,10 +10,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ..model import DeclaredGuest, Finding, Kind, LiveGuest
+from ..record import record
 from ..yamlio import YList, YMap
 from .patch import Change, Edit, FileState
 from .yamltext import Refused, indent_of, item_end, key_column, replace_value, scalar
@@ -31,7 +31,7 @@ RESOURCE_KEYS = ("cpu_cores", "memory_mb", "boot_disk_gb")
 _TAILSCALE = ipaddress.ip_network("100.64.0.0/10")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Estate:
     """What the planner may look at: the binding files (by path as findings show them) and the live guests."""
 

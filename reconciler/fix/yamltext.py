@@ -8,10 +8,11 @@ never emitted.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+from ..record import record
 
 MAX_SCALAR_CHARS = 4096  # a live value longer than this is refused rather than written into a binding file
 
@@ -92,7 +93,7 @@ def scalar(value: Any, style: str = "plain") -> str:
     return double_quoted(value)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ValueToken:
     """Where the value of `key: value` sits on its line."""
 

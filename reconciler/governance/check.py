@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..bindings.governance import GovernanceBindings, SharedFiles, load_governance
 from ..config import SiteConfig
@@ -11,6 +11,7 @@ from ..errors import ExitCode
 from ..model import Finding
 from ..model.coverage import CoverageMatrix, merge_coverage
 from ..model.report import sort_findings
+from ..record import record
 from ..rules.governance import build_context
 from ..rules.registry import governance_policy, run_governance_rules
 from ..settings import GovernancePolicy
@@ -31,7 +32,7 @@ def exit_code_of(findings: Iterable[Finding]) -> ExitCode:
     return ExitCode.DRIFT if any(f.actionable for f in findings) else ExitCode.OK
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GovernanceResult:
     site: str
     findings: tuple[Finding, ...]

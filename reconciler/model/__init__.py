@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from ..record import record
 from .backup import BackupObservation, BackupTargetFiles
 from .vocab import (
     ACTIONABLE_KINDS,
@@ -54,7 +55,7 @@ __all__ = [  # the vocabularies are re-exported: callers import everything from 
 # ── declared state ───────────────────────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DeclaredGuest:
     proxmox_host: str
     vmid: int
@@ -86,7 +87,7 @@ class DeclaredGuest:
         return SourceRef(self.source.file, self.field_lines.get(name, self.source.line))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DeclaredStack:
     """A compose stack a docker host is declared to run."""
 
@@ -97,7 +98,7 @@ class DeclaredStack:
     compose_file: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DeclaredContainer:
     """A container a registry service says should exist (SERVICE_REGISTRY.yaml)."""
 
@@ -112,7 +113,7 @@ class DeclaredContainer:
 # ── live state ───────────────────────────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LiveGuest:
     proxmox_host: str  # the configured Proxmox host that answered (decides the site)
     node: str
@@ -133,7 +134,7 @@ class LiveGuest:
         return (self.proxmox_host, self.vmid)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuditScope:
     """Which guests the token may audit; guests outside it are silently absent from listings."""
 
@@ -146,7 +147,7 @@ class AuditScope:
         return self.known and (self.everything or vmid in self.vmids)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProxmoxObservation:
     proxmox_host: str
     site: str
@@ -160,7 +161,7 @@ class ProxmoxObservation:
     backups: BackupObservation | None = None  # asked only when the site has a backup inventory
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LiveContainer:
     name: str
     state: str  # running | exited | ...
@@ -180,7 +181,7 @@ class LiveContainer:
         return "unhealthy" if self.state == "running" and self.health == "unhealthy" else self.state
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LiveStack:
     name: str
     states: Mapping[str, int] = field(default_factory=dict, hash=False)  # e.g. {"running": 3, "exited": 1}
@@ -196,7 +197,7 @@ class LiveStack:
         return bool(self.states) and set(self.states) == {"running"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DockerObservation:
     target: str
     site: str
@@ -208,7 +209,7 @@ class DockerObservation:
     status: SourceStatus | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LiveState:
     proxmox: tuple[ProxmoxObservation, ...] = ()
     docker: tuple[DockerObservation, ...] = ()
@@ -219,7 +220,7 @@ class LiveState:
 # ── findings ─────────────────────────────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Subject:
     """What a finding is about."""
 
@@ -247,7 +248,7 @@ class Subject:
         return f"{self.type}/{self.target or self.name or '-'}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Finding:
     kind: Kind
     rule: str  # the rule id that produced it, e.g. "guest-drift"
@@ -289,7 +290,7 @@ class Finding:
 # ── the declared inventory of one run ────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Declared:
     """Everything the bindings declare that the live rules compare against."""
 
@@ -299,7 +300,7 @@ class Declared:
     problems: tuple[Finding, ...] = ()  # `invalid` findings found while loading
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SiteScope:
     """Which part of the estate belongs to one site (from the placement policy or the site file)."""
 

@@ -10,12 +10,11 @@ Below the job: what the collectors observe (one `BackupObservation` per Proxmox 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..record import record
 from .vocab import Gap, Reason, SourceStatus
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BackupJob:
     id: str
     enabled: bool = True  # PVE skips a job only when `enabled` is present and false
@@ -46,7 +45,7 @@ class BackupJob:
 # ── what a Proxmox host says of its backups ──────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BackupStorage:
     """One storage that holds backups, as one node reports it (`/nodes/{n}/storage` joined with `/storage`)."""
 
@@ -60,7 +59,7 @@ class BackupStorage:
     dump_dir: str | None = None  # file storages: where vzdump writes (`path` + /dump or content-dirs backup)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Archive:
     """One vzdump archive of an archive listing (`/nodes/{n}/storage/{s}/content?content=backup`)."""
 
@@ -72,7 +71,7 @@ class Archive:
     size: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ArchiveListing:
     """One backup storage's archive listing, or why it cannot be trusted."""
 
@@ -84,7 +83,7 @@ class ArchiveListing:
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VzdumpTask:
     node: str
     upid: str
@@ -105,7 +104,7 @@ class VzdumpTask:
         return "warning" if head == "WARNINGS" and count.isdigit() else "error"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NodeBackups:
     """One node's backup-side state; None where that part could not be read (its gap says why)."""
 
@@ -116,7 +115,7 @@ class NodeBackups:
     gaps: tuple[Gap, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BackupObservation:
     """Everything one Proxmox host's API said about backups, and when (ages are computed against `observed_at`)."""
 
@@ -135,7 +134,7 @@ class BackupObservation:
 # ── what a backup host's files look like over SSH ────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FileCheck:
     """What one target's files look like on its host (the backup-file script's answer for it)."""
 
@@ -148,7 +147,7 @@ class FileCheck:
     newest_name: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BackupTargetFiles:
     """One SSH host's file checks (all of its enabled file_glob targets at once), or why there are none."""
 
@@ -167,7 +166,7 @@ class BackupTargetFiles:
 # ── what a report says of each target ────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BackupStatus:
     """One checked target's state in a report (the Prometheus gauges are made of these)."""
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from ..record import record
 from . import Reason
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NodeCapacity:
     node: str
     status: str  # online | offline | unknown
@@ -23,7 +24,7 @@ class NodeCapacity:
         return self.memory_total_mb - self.memory_used_mb
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StorageCapacity:
     node: str
     storage: str
@@ -40,7 +41,7 @@ class StorageCapacity:
         return round(self.total_gb - self.used_gb, 2)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Capacity:
     """What one Proxmox host said about its nodes and storage; `observed=False` with `detail` when it did not."""
 

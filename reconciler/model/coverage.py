@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 
 from ..errors import ExitCode
+from ..record import record
 
 
 class Cell(StrEnum):
@@ -18,7 +18,7 @@ class Cell(StrEnum):
 SURFACE_LABELS = {"ssh": "SSH", "registry": "registry", "backup": "backup", "health": "health", "compose": "compose"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CoverageRow:
     site: str
     proxmox_host: str
@@ -41,7 +41,7 @@ class CoverageRow:
         return sum(c is Cell.MISS for c in self.cells.values())
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CoverageMatrix:
     sites: tuple[str, ...]
     surfaces: tuple[str, ...]
@@ -75,7 +75,7 @@ def merge_coverage(matrices: Sequence[CoverageMatrix]) -> CoverageMatrix:
                           any(m.include_all for m in matrices))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ParityRow:
     category: str
     counts: Mapping[str, int]  # site → entries counted
@@ -99,7 +99,7 @@ class ParityRow:
         return f"{first / second:.1f}x"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ParityTable:
     sites: tuple[str, ...]
     rows: tuple[ParityRow, ...]

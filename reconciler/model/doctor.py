@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from ..errors import ExitCode
+from ..record import record
 
 
 class Verdict(StrEnum):
@@ -14,7 +14,7 @@ class Verdict(StrEnum):
     INFO = "info"  # worth knowing, nothing to fix (an optional file absent, a privilege not needed)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DoctorCheck:
     site: str
     area: str  # site | bindings | proxmox:HOST | ssh:HOST
@@ -24,7 +24,7 @@ class DoctorCheck:
     where: str = ""  # the site file's file:line of the setting involved
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DoctorReport:
     sites: tuple[str, ...]
     checks: tuple[DoctorCheck, ...]

@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 from collections import Counter
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from ..errors import ExitCode
+from ..record import record
 from . import Finding
 from .coverage import CoverageMatrix
 from .report import KIND_ORDER, Report
@@ -19,7 +19,7 @@ Data = dict[str, Any]  # a finding's JSON shape (render.json_report.finding_data
 KINDS = tuple(kind.value for kind in KIND_ORDER)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IgnoreEntry:
     pattern: str  # without the leading "!"
     negate: bool
@@ -43,7 +43,7 @@ class IgnoreEntry:
         return fnmatch.fnmatchcase(address, self.pattern)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IgnoreRules:
     entries: tuple[IgnoreEntry, ...] = ()
     files: tuple[str, ...] = ()  # the files read (shown in the report)
@@ -67,7 +67,7 @@ class Mark(StrEnum):
     UNOBSERVED = "unobserved"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Tracked:
     """One finding with its mark. `data` is its JSON shape (`finding_data`), also for carried-over ones."""
 
@@ -92,7 +92,7 @@ class Tracked:
         return str(self.data["kind"])
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HistoryPoint:
     """One night of the trend chart."""
 
@@ -107,7 +107,7 @@ class HistoryPoint:
         return self.generated_at[:10]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NightlyReport:
     report: Report  # the engine report, its findings without the ignored ones
     findings: tuple[Tracked, ...]  # reported tonight: new + persisting, sorted by site, kind, address

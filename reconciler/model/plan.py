@@ -7,10 +7,11 @@ block); `--verify` is *governed* only when every check passed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 
 from ..errors import ExitCode
+from ..record import record
 from . import GuestType
 
 
@@ -20,7 +21,7 @@ class Outcome(StrEnum):
     FAIL = "fail"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Check:
     """One question about the planned guest, its answer and why (with the file:line it rests on)."""
 
@@ -31,7 +32,7 @@ class Check:
     hint: str = ""  # what to do about a warn or fail
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Resolved:
     """The planned guest after defaults: the request, its profile and the site's bindings filled in.
 
@@ -63,7 +64,7 @@ class Resolved:
         return self.tailscale_ip or self.lan_ip
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Stub:
     """A ready-to-paste entry for one binding file, in that file's own schema and indentation."""
 
@@ -84,7 +85,7 @@ class Stub:
         return f"{self.file}: insert after line {self.insert_after_line} (the end of {self.under}, before the next key)"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Plan:
     request: Resolved
     checks: tuple[Check, ...]
@@ -116,7 +117,7 @@ class Plan:
                f"{self.request.site} ({counts})"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Verification:
     """`plan-vm --verify VMID`: the single-guest version of the full reconcile and governance checks."""
 

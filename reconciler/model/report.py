@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..errors import ExitCode
+from ..record import record
 from . import Finding, Kind, SourceStatus
 from .backup import BackupStatus
 
@@ -14,7 +15,7 @@ from .backup import BackupStatus
 KIND_ORDER = (Kind.INVALID, Kind.SECURITY, Kind.UNREGISTERED, Kind.MISSING, Kind.DRIFTED, Kind.PARITY, Kind.UNKNOWN)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Report:
     generated_at: str
     sites: tuple[str, ...]

@@ -7,10 +7,10 @@ from the package) holds the backup observations. Import them from `reconciler.mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from ..choices import GuestType as GuestType  # re-exported: the model's vocabulary
+from ..record import record
 
 # ── vocabularies ─────────────────────────────────────────────────────────────
 
@@ -148,7 +148,7 @@ ACTIONABLE_KINDS = frozenset(
 # ── where a declared item came from ──────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@record(order=True)
 class SourceRef:
     """A place in a binding file; `file` is shown as given (relative to the bindings root)."""
 
@@ -164,7 +164,7 @@ class SourceRef:
 # ── what could not be observed ──────────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Gap:
     """Something that could not be observed, and why."""
 
@@ -180,7 +180,7 @@ class Gap:
         _as(GapScope, self, "scope")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SourceStatus:
     """One source of live data and how collecting from it went."""
 

@@ -20,11 +20,12 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 
 from ..errors import ReconcileError
+from ..record import record
 
 LOCK_NAME = "lock"
 POLL_S = 0.1
@@ -34,7 +35,7 @@ class AlreadyRunning(ReconcileError):
     """Another run holds the state folder's lock (exit 2)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Holder:
     pid: int
     hostname: str

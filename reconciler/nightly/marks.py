@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..model import Finding, Kind, SourceKind, SourceStatus, Subject
 from ..model.nightly import Data, IgnoreEntry, Mark, Tracked
+from ..record import record
 from ..rules.registry import RULES, Family
 from . import DEFAULT_FORGET_AFTER_DAYS
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Blind:
     """What tonight's run could not see: subjects of `unknown` findings and failed sources, with the reason."""
 

@@ -18,13 +18,13 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ReconcileError
 from ..fileio import atomic_write
 from ..model.nightly import HistoryPoint, NightlyReport
+from ..record import record
 from ..render import registry
 from .report import history_point
 
@@ -39,7 +39,7 @@ PAUSE_ENV = "RECONCILE_TEST_PAUSE_BEFORE_RENAME"
 NIGHTLY_FORMATS = registry.names_for(NightlyReport)  # json, markdown, html, prometheus
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Output:
     format: str  # a format name of render.registry
     path: Path

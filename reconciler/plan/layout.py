@@ -16,19 +16,19 @@ have accepted the file) and walks to the collection `parent` names, e.g. ("ssh",
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from ..record import record
 from ..yamlio import read_text
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 INDENT = 2  # the unit used for keys the file does not have yet
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Layout:
     exists: bool
     insert_after_line: int | None  # None: append to the end of the file

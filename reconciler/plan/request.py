@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,11 @@ from ..bindings.profiles import ProfilesFile
 from ..errors import BindingsError, ConfigError, did_you_mean, located
 from ..model import GuestType
 from ..model.plan import Resolved
+from ..record import record
 from ..yamlio import YMap, load_yaml_file
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VmRequest:
     """What the user asked for; None means "not given"."""
 

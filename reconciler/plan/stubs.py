@@ -22,13 +22,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import yaml
 
 from ..bindings.backup import BackupTarget
 from ..model import GuestType
 from ..model.plan import Resolved, Stub
+from ..record import record
 from ..rules.governance.context import GovernanceContext
 from ..settings import GovernancePolicy
 from .layout import INDENT, Layout
@@ -40,7 +40,7 @@ DEFAULT_DUMP_DIR = "/var/lib/vz/dump"  # PVE's default vzdump directory on local
 _NAME_PREFIX = re.compile(r"^(.*?)(?:vm|lxc|ct)-\d+-")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EntryNames:
     """The names the new guest's entries get; checked for collisions before they are proposed."""
 
@@ -70,7 +70,7 @@ def _host_vzdump_targets(req: Resolved, ctx: GovernanceContext) -> list[BackupTa
 # ── the stubs ────────────────────────────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StubFile:
     """Where one binding file lives and how it is laid out (read by the caller)."""
 

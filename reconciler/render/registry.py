@@ -11,16 +11,16 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ReconcileError
+from ..record import record
 
 Renderer = Callable[[Any], str]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FormatSpec:
     """`renderers`: report type name → "module:function" in this package, imported when first used, so that
     choosing a format (and `--help`, which lists them) imports no renderer and no model module."""

@@ -7,16 +7,17 @@ stacks, live observation and registered containers) are built once, when the `Ru
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..bindings.backup import SiteBackups
 from ..model import Declared, LiveState, SiteScope
+from ..record import record
 from ._backups import BackupView, view_backups
 from ._guests import GuestIndex, index_guests
 from ._stacks import HostView, view_hosts
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RuleContext:
     scope: SiteScope
     declared: Declared

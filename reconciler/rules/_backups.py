@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from ..bindings.backup import BackupTarget, SiteBackups
 from ..model import LiveGuest, LiveState, Reason, SourceRef
@@ -23,9 +22,10 @@ from ..model.backup import (
     BackupTargetFiles,
     FileCheck,
 )
+from ..record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Cause:
     """Why targets could not be observed: one `unknown` finding each."""
 
@@ -36,7 +36,7 @@ class Cause:
     proxmox_host: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TargetState:
     target: BackupTarget
     check: FileCheck | None  # None: unobserved (see `cause`)
@@ -52,7 +52,7 @@ class TargetState:
         return round(max(0, self.observed_at - check.newest_mtime) / 3600, 1)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BackupView:
     states: tuple[TargetState, ...]  # one per checked target of the site, in file order
     pve: dict[str, BackupObservation]  # the site's Proxmox hosts that answered about backups

@@ -7,8 +7,6 @@ with the reason: driftctl's rule, "what could not be read is unknown, never miss
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..model import (
     Declared,
     DeclaredGuest,
@@ -22,16 +20,17 @@ from ..model import (
     SiteScope,
     Subject,
 )
+from ..record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Match:
     declared: DeclaredGuest
     live: LiveGuest | None  # None: absent (or unobserved, see `gap`)
     gap: Gap | None  # set when the guest could not be observed
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GuestIndex:
     matches: tuple[Match, ...]  # declared guests of this site's Proxmox hosts
     unclaimed: tuple[LiveGuest, ...]  # live guests with no declaration on their host

@@ -13,7 +13,8 @@ import datetime as dt
 import re
 import zoneinfo
 from collections.abc import Iterator
-from dataclasses import dataclass
+
+from ..record import record
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WORDS = {"minutely": "*:*", "hourly": "*:00", "daily": "00:00", "weekly": "mon 00:00", "monthly": None,
@@ -21,7 +22,7 @@ _WORDS = {"minutely": "*:*", "hourly": "*:00", "daily": "00:00", "weekly": "mon 
 _SEARCH_DAYS = 8
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Schedule:
     weekdays: frozenset[int]  # 0 = Monday
     hours: tuple[int, ...]  # descending

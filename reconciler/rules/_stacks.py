@@ -19,7 +19,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..model import (
     Declared,
@@ -34,16 +34,17 @@ from ..model import (
     SiteScope,
     Subject,
 )
+from ..record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StackMatch:
     declared: DeclaredStack
     live: LiveStack | None  # None: absent (the host was observed)
     renamed: bool = False  # matched by path, not by name
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostView:
     target: str
     observation: DockerObservation | None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from ..model import DeclaredGuest, Finding, Kind, LiveGuest, Severity, Status
+from ..record import record
 from . import RuleContext
 from ._guests import subject_of
 
@@ -17,7 +17,7 @@ COMPARED = frozenset({Status.PROVISIONED, Status.REGISTERED, Status.ACTIVE, Stat
 _EXPECTED_POWER = {Status.ACTIVE: "running", Status.STOPPED: "stopped"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Field:
     name: str  # finding field
     source_key: str  # key in the binding item whose line is cited

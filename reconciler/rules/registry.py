@@ -10,11 +10,11 @@ governance rules' configurable scopes are `reconciler.settings.GovernancePolicy`
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
 from ..model import Finding
+from ..record import record
 from ..settings import GovernancePolicy, RuleScope, policy_from_rules
 from . import (
     backup_coverage,
@@ -66,7 +66,7 @@ class Rule(Protocol):
     def check(self, ctx: Any, /) -> Iterator[Finding]: ...
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Registered:
     rule: Rule
     family: Family

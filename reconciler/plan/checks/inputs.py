@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ...bindings.profiles import ProfilesFile
 from ...model import DeclaredGuest, LiveGuest, ProxmoxObservation, SourceRef
 from ...model.capacity import Capacity
 from ...model.plan import Outcome, Resolved
+from ...record import record
 from ...rules.governance.context import GovernanceContext
 from ...settings import PlanSettings
 from ..stubs import EntryNames
@@ -18,7 +19,7 @@ from ..stubs import EntryNames
 PASS, WARN, FAIL = Outcome.PASS, Outcome.WARN, Outcome.FAIL
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostLive:
     """One configured Proxmox host as observed for the plan."""
 
@@ -43,7 +44,7 @@ class HostLive:
         return ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlanInput:
     request: Resolved
     target: GovernanceContext  # the bindings of the site the guest is planned on

@@ -13,7 +13,7 @@ file order, so a rule that asks for each guest costs guests + entries, not their
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from ipaddress import ip_address
 
 from ...bindings.backup import BackupTarget
@@ -23,10 +23,11 @@ from ...bindings.health import HealthEndpoint
 from ...bindings.service_registry import RegistryHost
 from ...bindings.ssh_targets import SshTarget
 from ...model import GONE, DeclaredGuest, Finding, Kind, Severity, SourceRef, Subject
+from ...record import record
 from ...settings import GovernancePolicy, RuleScope
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GovernanceContext:
     bindings: GovernanceBindings
     policy: GovernancePolicy

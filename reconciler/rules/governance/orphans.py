@@ -11,10 +11,10 @@ run of the site it belongs to; one that cannot be placed in any site is reported
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from ...bindings.service_registry import RegistryHost
 from ...model import GONE, DeclaredGuest, Finding, Severity, SourceRef
+from ...record import record
 from ...settings import RuleScope
 from .context import GovernanceContext
 
@@ -22,7 +22,7 @@ RULE_ID = "governance-orphans"
 DEFAULT_SCOPE = RuleScope(severity=Severity.WARNING)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Entry:
     type: str  # ssh-target | compose-target | health-endpoint | registry-host | backup-target
     name: str
