@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -38,6 +37,8 @@ def atomic_write(path: Path, text: str, protected: Iterable[Path] = (),
     if not folder.is_dir():
         raise ConfigError(f"{path}: folder {folder} does not exist")
     try:
+        import tempfile  # not at import: `--help` imports this module and start-up is a benchmark target
+
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise ReconcileError(f"{path}: cannot write: {exc.strerror or exc}") from None

@@ -16,7 +16,8 @@ import pytest
 PIPELINE = ("reconciler.engine", "reconciler.bindings", "reconciler.rules", "reconciler.model",
             "reconciler.collect", "reconciler.governance", "reconciler.plan.run", "reconciler.doctor",
             "reconciler.render.table", "reconciler.config")
-LIBRARIES = ("yaml", "requests", "urllib3", "proxmoxer", "paramiko", "pydantic")
+LIBRARIES = ("yaml", "requests", "urllib3", "proxmoxer", "paramiko", "pydantic",
+             "logging", "tempfile")  # the stdlib modules only a run needs (a few ms each; the probe uses json)
 
 PROBE = """
 import contextlib, io, json, sys

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import logging
 import os
 import shutil
 import signal
@@ -31,12 +30,20 @@ from ..sites import IGNORE_FILE_NAME, default_ignore_file, load_sites
 # here: `reconcile --help` builds every command's options from this package alone and starts in a fraction of
 # the time (tests/test_startup.py holds that; the figures are in docs/performance.md).
 if TYPE_CHECKING:
+    import logging
+
     from ..config import SiteConfig
     from ..model import LiveState
     from ..model.nightly import IgnoreRules
     from ..model.report import Report
 
-log = logging.getLogger("reconciler")
+
+
+def _package_logger() -> logging.Logger | None:
+    """The package logger, or None while nothing has imported `logging` (`--help` does not: start-up is a
+    benchmark target), in which case no handler of an earlier run can be left to remove."""
+    logging = sys.modules.get("logging")
+    return None if logging is None else logging.getLogger("reconciler")
 
 EXAMPLES = """
 
@@ -77,9 +84,12 @@ class Options:
     @classmethod
     def reset(cls, argv: list[str]) -> None:
         cls.debug, cls.quiet, cls.sites_dir, cls.bindings = "--debug" in argv, False, None, None
+        log = _package_logger()
+        if log is None:
+            return
         for handler in [h for h in log.handlers if getattr(h, "reconcile_debug", False)]:
             log.removeHandler(handler)  # an earlier in-process run's --debug must not leak into this one
-        log.setLevel(logging.NOTSET)
+        log.setLevel(0)  # logging.NOTSET
 
 
 def load_configs(site: list[str] | None, sites_dir: Path | None, bindings: Path | None) -> list[SiteConfig]:
@@ -168,6 +178,9 @@ ReportFormatOpt = format_option("Report")
 
 def _debug_log_to_stderr() -> None:
     """Our own handler on the package logger (basicConfig is a no-op when the root logger has handlers)."""
+    import logging
+
+    log = logging.getLogger("reconciler")
     for handler in [h for h in log.handlers if getattr(h, "reconcile_debug", False)]:
         log.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-import json
-import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,8 +40,6 @@ if TYPE_CHECKING:  # the nightly machinery loads inside the commands (start-up: 
     from ..model.nightly import IgnoreRules, NightlyReport
     from ..nightly.lock import Holder
     from ..nightly.state import Output, StateDir
-
-log = logging.getLogger(__name__)
 
 
 StateDirOpt = Annotated[Path | None, typer.Option(
@@ -106,6 +102,8 @@ def report(
     bindings: BindingsOpt = None,
 ) -> None:
     """The nightly report: guests, stacks and governance of the sites, marked new / persisting / resolved."""
+    import logging
+
     from ..nightly.lock import RunLock
     from ..nightly.state import StateDir, parse_outputs, pause_hook, remove_stale_temps, write_outputs
 
@@ -122,7 +120,7 @@ def report(
         if lock.stale is not None:
             warn(f"took over a stale lock ({lock.stale.describe()}): that run died without finishing")
         for leftover in state.remove_temps() + remove_stale_temps(o.path for o in outputs):
-            log.debug("removed %s, left by a run that was killed", leftover)
+            logging.getLogger(__name__).debug("removed %s, left by a run that was killed", leftover)
         rules = ignore_rules(configs, ignore, no_ignore)
         nightly = run_once(configs, state, rules, live, skip_ssh, parse_now(now), keep, forget_after)
         texts = render_all(nightly, outputs)
@@ -185,6 +183,8 @@ app.add_typer(ignore_app, name="ignore")
 def find_in_report(path: Path, finding_id: str) -> dict[str, Any]:
     """The finding with this id (or unique id prefix, or exact address) in a JSON report: reported, ignored
     or not observed. The address is what the Markdown and HTML reports show."""
+    import json
+
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
