@@ -26,6 +26,16 @@ T = TypeVar("T")
 _MISSING = dataclasses.MISSING
 
 
+class _FactoryMarker:
+    """The default of a parameter whose field has a `default_factory` (shown as the stdlib shows it)."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _FactoryMarker()
+
+
 def _frozen_setattr(self: object, name: str, value: object) -> None:
     raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
 
@@ -84,14 +94,6 @@ def _init_source(cls: type, fields: list[dataclasses.Field[Any]]) -> tuple[str, 
         body.append("  self.__post_init__()")
     signature = ", ".join(["self", *params])
     return f"def __init__({signature}):\n" + ("\n".join(body) or "  pass") + "\n", names
-
-
-class _FactoryMarker:
-    def __repr__(self) -> str:
-        return "<factory>"
-
-
-_FACTORY = _FactoryMarker()
 
 
 def _refuse_what_init_does_not_write(cls: type, fields: list[dataclasses.Field[Any]]) -> None:
