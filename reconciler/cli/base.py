@@ -38,12 +38,12 @@ if TYPE_CHECKING:
     from ..model.report import Report
 
 
-
 def _package_logger() -> logging.Logger | None:
     """The package logger, or None while nothing has imported `logging` (`--help` does not: start-up is a
     benchmark target), in which case no handler of an earlier run can be left to remove."""
     logging = sys.modules.get("logging")
     return None if logging is None else logging.getLogger("reconciler")
+
 
 EXAMPLES = """
 
