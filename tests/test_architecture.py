@@ -19,7 +19,7 @@ MAX_LINES = 500
 # Lower ranks are imported by higher ones, never the other way. `model` and `errors` are the vocabulary every
 # stage passes on, so they sit at the bottom; engine, governance, nightly and plan are the orchestrators.
 RANK = {
-    "errors": 0, "choices": 0, "record": 0, "model": 1, "yamlio": 1, "fileio": 1, "settings": 1.5,
+    "errors": 0, "choices": 0, "record": 0, "model": 1, "yamlio": 1, "yamlscalar": 1, "fileio": 1, "settings": 1.5,
     "config": 2, "sites": 3, "bindings": 4, "collect": 5, "rules": 6, "render": 7,
     "governance": 8, "engine": 9, "plan": 10, "nightly": 10, "doctor": 10, "fix": 10, "cli": 11, "__main__": 12,
 }

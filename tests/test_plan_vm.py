@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from reconciler.bindings.governance import load_governance
 from reconciler.config import load_site
 from reconciler.plan.layout import read_layout
+from reconciler.plan.stubs import scalar as stub_scalar
 from tests.fakes.pve_server import GIB, FakePVE, Guest
 
 TOKEN_ID = "audit@pve!planner"
@@ -462,3 +464,12 @@ def test_a_warn_check_does_not_say_warning_twice(cli) -> None:
     out = cli("plan-vm", "--site", "demo", "--verify", "107").out
     line = next(line for line in out.splitlines() if line.startswith("WARN  live.lan_ip"))
     assert "warning:" not in line and "QEMU guest agent is not running" in line
+
+
+@pytest.mark.parametrize("text", ["two\nlines", "tab\tinside", "bell\x07", 'both "quotes" and \\', "é ü",
+                                  "line\u2028sep"])
+def test_a_stub_scalar_reads_back_as_exactly_its_text(text: str) -> None:
+    """Stub values go through the one quoting `reconcile fix` uses (reconciler/yamlscalar.py): a control
+    character is escaped, never left raw inside the quotes where YAML would fold it."""
+    for forced in (False, True):
+        assert yaml.safe_load(f"key: {stub_scalar(text, forced)}\n") == {"key": text}

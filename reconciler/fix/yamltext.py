@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from ..record import record
+from ..yamlscalar import bool_or_number, double_quoted, single_quoted
 
 MAX_SCALAR_CHARS = 4096  # a live value longer than this is refused rather than written into a binding file
 
@@ -33,51 +34,14 @@ def _resolves_to_itself(text: str) -> bool:
         return False
 
 
-def _printable(ch: str) -> bool:
-    code = ord(ch)
-    if ch in "\t":
-        return False
-    if code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or code in (0xFEFF, 0x2028, 0x2029):
-        return False
-    return code <= 0x10FFFF and ch.isprintable()
-
-
-def double_quoted(text: str) -> str:
-    """`text` as a YAML double-quoted scalar on one line: every character that is not printable escaped."""
-    out = ['"']
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif _printable(ch):
-            out.append(ch)
-        elif ord(ch) <= 0xFF:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) <= 0xFFFF:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
-
-
-def single_quoted(text: str) -> str | None:
-    """`text` single-quoted, or None when single quotes cannot hold it on one line."""
-    if not all(_printable(ch) for ch in text):
-        return None
-    return "'" + text.replace("'", "''") + "'"
-
-
 def scalar(value: Any, style: str = "plain") -> str:
     """A YAML scalar for `value` (str, int, float, bool) that reads back as exactly `value`.
 
     `style` is the quoting of the value it replaces (`plain`, `single`, `double`): kept when it can hold the
     new value, else double quotes, which hold anything."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
+    number = bool_or_number(value)
+    if number is not None:
+        return number
     if not isinstance(value, str):
         raise Refused(f"cannot write a {type(value).__name__} value")
     if not value:

@@ -31,6 +31,7 @@ from ..model.plan import Resolved, Stub
 from ..record import record
 from ..rules.governance.context import GovernanceContext
 from ..settings import GovernancePolicy
+from ..yamlscalar import bool_or_number, double_quoted
 from .layout import INDENT, Layout
 
 PENDING_TAILSCALE = "PENDING_TAILSCALE_IP"
@@ -242,19 +243,16 @@ def _list(key: str, items: Sequence[str], indent: str) -> list[str]:
 
 def scalar(value: object, force_quotes: bool = False) -> str:
     """One YAML scalar: plain when that reads back as the same string, else double-quoted."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else str(value)
+    number = bool_or_number(value)
+    if number is not None:
+        return number
     text = str(value)
     if not force_quotes:
         plain = yaml.safe_dump(text, default_flow_style=True, width=10**6, default_style=None)
         plain = plain.removesuffix("\n...\n").strip()
         if plain == text:
             return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return double_quoted(text)
 
 
 def _url_host(address: str) -> str:
